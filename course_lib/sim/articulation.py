@@ -1,0 +1,482 @@
+"""Batched rigid-body dynamics of a fixed-base articulation, in plain PyTorch.
+
+One :class:`Articulation` holds ``num_envs`` copies of one robot. State
+(``q``, ``qd``), drive targets and every physical parameter that domain
+randomization may change are tensors with a leading ``num_envs`` axis, so a
+heavier link in env 3 costs no Python loop.
+
+Algorithms (Featherstone, *Rigid Body Dynamics Algorithms*, 2008):
+
+- forward kinematics: one loop over the joints (the chain's depth);
+- RNEA (inverse dynamics) and CRBA (mass matrix) in world-frame spatial
+  algebra, where the recursions become sums over ancestors and descendants:
+  batched products with a constant ancestor matrix, no loop over bodies;
+- forward dynamics: CRBA + a batched Cholesky written out with tensor ops.
+
+Stepping (:meth:`Articulation.step`) is semi-implicit Euler with the drives'
+stiffness and damping and the joint damping treated implicitly (Isaac Gym's
+"implicit" drives: explicit damping is unstable for the Panda's light distal
+links at dt = 1/120). Nothing in a step reads a value back to the host, so the
+step can be compiled or captured in a CUDA graph (:meth:`make_stepper`).
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .spatial import cholesky_solve, crf, crm, cross, inertia_apply, rodrigues
+from .urdf import RobotSpec
+
+__all__ = ["Articulation", "GRAVITY"]
+
+GRAVITY = 9.81  # m/s^2, along -z
+
+
+def _as_env_ids(env_ids, num_envs: int, device) -> torch.Tensor:
+    if env_ids is None:
+        return torch.arange(num_envs, device=device)
+    if isinstance(env_ids, slice):
+        return torch.arange(num_envs, device=device)[env_ids]
+    if not torch.is_tensor(env_ids):
+        env_ids = torch.as_tensor(env_ids, dtype=torch.long)
+    if env_ids.dtype == torch.bool:
+        env_ids = env_ids.nonzero(as_tuple=False).squeeze(-1)
+    return env_ids.to(device=device, dtype=torch.long).reshape(-1)
+
+
+class Articulation:
+    """``num_envs`` copies of a fixed-base robot built from a :class:`RobotSpec`.
+
+    Attributes (all on ``device``, dtype ``dtype``; N = num_envs, D = num_dofs,
+    L = number of links):
+
+    - ``q``, ``qd``: joint positions (rad or m) and velocities, (N, D)
+    - ``effort``: applied joint effort (N m or N), (N, D)
+    - ``pos_target``, ``vel_target``: drive targets, (N, D)
+    - ``stiffness`` (N m/rad), ``damping`` (N m s/rad): drive gains, (N, D)
+    - ``joint_damping`` (viscous, N m s/rad), ``joint_friction`` (Coulomb, N m),
+      ``armature`` (kg m^2), ``effort_limit``, ``velocity_limit``: (N, D)
+    - ``lower``, ``upper``: joint limits, (D,)
+    - ``link_mass`` (N, L), ``link_com`` (N, L, 3), ``link_inertia`` (N, L, 3, 3):
+      per-env inertial parameters, link frame, inertia about the com.
+    - ``gravity_compensation``: add the gravity torque of the *nominal* model
+      (the URDF's masses) to the drive, as the Panda's controller does; a
+      randomized mass then leaves a real tracking error.
+    """
+
+    def __init__(self, spec: RobotSpec, num_envs: int, device="cpu", dtype=torch.float32):
+        if num_envs < 1:
+            raise ValueError(f"num_envs must be at least 1, got {num_envs}")
+        self.spec = spec
+        self.num_envs = int(num_envs)
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.gravity = GRAVITY
+        self.gravity_compensation = False
+        self._build(spec)
+
+    # ------------------------------------------------------------------ build
+    def _build(self, spec: RobotSpec) -> None:
+        N, dev, dt = self.num_envs, self.device, self.dtype
+        movable = [j for j in spec.joints if j.type != "fixed"]
+        self.dof_names = [j.name for j in movable]
+        self.num_dofs = D = len(movable)
+        if D == 0:
+            raise ValueError(f"robot {spec.name!r} has no movable joint")
+        # Links in topological order: root, then joint children.
+        self.link_names = [spec.root] + [j.child for j in spec.joints]
+        L = len(self.link_names)
+        link_index = {n: i for i, n in enumerate(self.link_names)}
+        # Each link hangs rigidly on a "body": the child link of a movable
+        # joint (body index = dof index) or the fixed base (-1).
+        link_body = np.full(L, -1, dtype=np.int64)
+        link_offset = [np.eye(4) for _ in range(L)]  # pose in its body's frame (world for the base)
+        dof_parent = np.full(D, -1, dtype=np.int64)
+        dof_origin = []
+        dof_axis = []
+        dof_prismatic = []
+        d = 0
+        for j in spec.joints:
+            p, c = link_index[j.parent], link_index[j.child]
+            if j.type == "fixed":
+                link_body[c] = link_body[p]
+                link_offset[c] = link_offset[p] @ j.origin
+            else:
+                dof_parent[d] = link_body[p]
+                dof_origin.append(link_offset[p] @ j.origin)
+                dof_axis.append(j.axis)
+                dof_prismatic.append(j.type == "prismatic")
+                link_body[c] = d
+                link_offset[c] = np.eye(4)
+                d += 1
+        self._link_body = torch.as_tensor(link_body, device=dev)
+        self._link_offset = torch.as_tensor(np.stack(link_offset), dtype=dt, device=dev)
+        self._dof_parent = dof_parent.tolist()
+        origin = np.stack(dof_origin)
+        self._origin_R = torch.as_tensor(origin[:, :3, :3], dtype=dt, device=dev)  # (D, 3, 3)
+        self._origin_p = torch.as_tensor(origin[:, :3, 3], dtype=dt, device=dev)  # (D, 3)
+        self._axis = torch.as_tensor(np.stack(dof_axis), dtype=dt, device=dev)  # (D, 3) joint frame
+        pris = torch.as_tensor(dof_prismatic, dtype=torch.bool, device=dev)
+        self._prismatic = pris.to(dt)  # (D,)
+        self._revolute = (~pris).to(dt)
+        self.is_prismatic = pris
+        # anc[i, j] = 1 if dof i is an ancestor of (or is) dof j.
+        anc = np.zeros((D, D))
+        for j in range(D):
+            i = j
+            while i >= 0:
+                anc[i, j] = 1.0
+                i = dof_parent[i]
+        self._anc = torch.as_tensor(anc, dtype=dt, device=dev)
+        self._anc_strict_T = torch.as_tensor((anc - np.eye(D)).T, dtype=dt, device=dev)
+        self._anc_np = anc
+        # Limits and defaults from the URDF.
+        f = lambda vals: torch.as_tensor(np.array(vals, dtype=float), dtype=dt, device=dev)  # noqa: E731
+        self.lower = f([j.lower for j in movable])
+        self.upper = f([j.upper for j in movable])
+        self.velocity_limit_urdf = f([j.velocity for j in movable])
+        self.effort_limit_urdf = f([j.effort for j in movable])
+        rep = lambda t: t.unsqueeze(0).repeat(N, 1).contiguous()  # noqa: E731
+        self.q = torch.zeros(N, D, dtype=dt, device=dev)
+        self.q.copy_(torch.clamp(torch.zeros(D, dtype=dt, device=dev), self.lower, self.upper).expand(N, D))
+        self.qd = torch.zeros(N, D, dtype=dt, device=dev)
+        self.effort = torch.zeros(N, D, dtype=dt, device=dev)
+        self.pos_target = self.q.clone()
+        self.vel_target = torch.zeros(N, D, dtype=dt, device=dev)
+        self.stiffness = torch.zeros(N, D, dtype=dt, device=dev)
+        self.damping = torch.zeros(N, D, dtype=dt, device=dev)
+        self.joint_damping = rep(f([j.damping for j in movable]))
+        self.joint_friction = rep(f([j.friction for j in movable]))
+        self.armature = torch.zeros(N, D, dtype=dt, device=dev)
+        self.effort_limit = rep(self.effort_limit_urdf)
+        self.velocity_limit = rep(self.velocity_limit_urdf)
+        self.friction_velocity = 0.01  # rad/s: width of the smooth Coulomb law tanh(qd / v)
+        # Inertial parameters, per env and per link.
+        links = [spec.links[n] for n in self.link_names]
+        self.link_mass = rep(f([ln.mass for ln in links]))
+        self.link_com = f(np.stack([ln.com for ln in links])).unsqueeze(0).repeat(N, 1, 1).contiguous()
+        self.link_inertia = f(np.stack([ln.inertia for ln in links])).unsqueeze(0).repeat(N, 1, 1, 1).contiguous()
+        # Lumping matrix: body d gets the links with link_body == d.
+        lump = np.zeros((D, L))
+        for li, b in enumerate(link_body):
+            if b >= 0:
+                lump[b, li] = 1.0
+        self._lump = torch.as_tensor(lump, dtype=dt, device=dev)
+        self.update_inertia()
+        # The nominal model (for gravity compensation): env 0 at construction.
+        self._nominal = tuple(t[:1].clone() for t in self._body_params)
+
+    def update_inertia(self) -> None:
+        """Recompute each body's lumped inertia after link masses/coms/inertias changed.
+
+        Called by the setters; in-place, so captured graphs see the new values.
+        """
+        m = self.link_mass  # (N, L)
+        off = self._link_offset  # (L, 4, 4): link pose in its body frame
+        R, p = off[:, :3, :3], off[:, :3, 3]
+        c = p + (R @ self.link_com.unsqueeze(-1)).squeeze(-1)  # com in body frame (N, L, 3)
+        Ic = R @ self.link_inertia @ R.transpose(-1, -2)
+        eye = torch.eye(3, dtype=self.dtype, device=self.device)
+        Ibar = Ic + m[..., None, None] * ((c * c).sum(-1)[..., None, None] * eye - c.unsqueeze(-1) * c.unsqueeze(-2))
+        bm = torch.einsum("dl,nl->nd", self._lump, m)
+        bh = torch.einsum("dl,nlk->ndk", self._lump, m.unsqueeze(-1) * c)
+        bI = torch.einsum("dl,nlij->ndij", self._lump, Ibar)
+        if not hasattr(self, "_body_params"):
+            self._body_params = (bm, bh, bI)
+        else:
+            for dst, src in zip(self._body_params, (bm, bh, bI)):
+                dst.copy_(src)
+
+    # ------------------------------------------------------------ kinematics
+    def _body_poses(self, q: torch.Tensor):
+        """World rotation (N, D, 3, 3) and origin (N, D, 3) of every body frame."""
+        Rq = rodrigues(self._axis, q * self._revolute)  # (N, D, 3, 3); identity for prismatic
+        A = self._origin_R @ Rq  # joint origin then joint rotation
+        t = self._origin_p + (self._origin_R @ self._axis.unsqueeze(-1)).squeeze(-1) * (q * self._prismatic).unsqueeze(-1)
+        Rs, ps = [], []
+        for j, pb in enumerate(self._dof_parent):
+            if pb < 0:
+                Rs.append(A[:, j])
+                ps.append(t[:, j])
+            else:
+                Rp, pp = Rs[pb], ps[pb]
+                Rs.append(Rp @ A[:, j])
+                ps.append(pp + (Rp @ t[:, j].unsqueeze(-1)).squeeze(-1))
+        return torch.stack(Rs, 1), torch.stack(ps, 1)
+
+    def _motion_subspace(self, Rb, pb):
+        """World-frame spatial joint axes S (N, D, 6) = [z; p x z] (revolute) or [0; z] (prismatic)."""
+        z = (Rb @ self._axis.unsqueeze(-1)).squeeze(-1)
+        rev, pri = self._revolute.unsqueeze(-1), self._prismatic.unsqueeze(-1)
+        return torch.cat((z * rev, cross(pb, z) * rev + z * pri), dim=-1)
+
+    def _world_inertia(self, Rb, pb, params=None):
+        """Body inertias (m, h, Ibar) about the world origin, world axes."""
+        m, hb, Ib = self._body_params if params is None else params
+        hw_rel = (Rb @ hb.unsqueeze(-1)).squeeze(-1)  # R h_b
+        h = m.unsqueeze(-1) * pb + hw_rel
+        eye = torch.eye(3, dtype=self.dtype, device=self.device)
+        pp = (pb * pb).sum(-1)[..., None, None] * eye - pb.unsqueeze(-1) * pb.unsqueeze(-2)
+        ph = (pb * hw_rel).sum(-1)[..., None, None] * eye
+        Ibar = (Rb @ Ib @ Rb.transpose(-1, -2) + m[..., None, None] * pp + 2.0 * ph
+                - pb.unsqueeze(-1) * hw_rel.unsqueeze(-2) - hw_rel.unsqueeze(-1) * pb.unsqueeze(-2))
+        return m, h, Ibar
+
+    def forward_kinematics(self, q: torch.Tensor):
+        """World position (N, L, 3) and rotation (N, L, 3, 3) of every link, ``link_names`` order."""
+        q = self._check_q(q)
+        Rb, pb = self._body_poses(q)
+        N = q.shape[0]
+        eye = torch.eye(3, dtype=self.dtype, device=self.device).expand(N, 1, 3, 3)
+        zero = torch.zeros(N, 1, 3, dtype=self.dtype, device=self.device)
+        R_all = torch.cat((eye, Rb), 1)  # index 0 = base (world)
+        p_all = torch.cat((zero, pb), 1)
+        idx = self._link_body + 1
+        Rl, pl = R_all[:, idx], p_all[:, idx]
+        off = self._link_offset
+        R = Rl @ off[:, :3, :3]
+        p = pl + (Rl @ off[:, :3, 3].unsqueeze(-1)).squeeze(-1)
+        return p, R
+
+    def link_index(self, link) -> int:
+        if isinstance(link, int):
+            return link
+        try:
+            return self.link_names.index(link)
+        except ValueError:
+            raise ValueError(f"unknown link {link!r}; links are {self.link_names}") from None
+
+    def jacobian(self, q: torch.Tensor, link) -> torch.Tensor:
+        """Geometric Jacobian (N, 6, D) of ``link``'s frame origin, linear rows first, world axes."""
+        q = self._check_q(q)
+        li = self.link_index(link)
+        Rb, pb = self._body_poses(q)
+        S = self._motion_subspace(Rb, pb)
+        p, _ = self.forward_kinematics(q)
+        P = p[:, li]  # (N, 3)
+        b = int(self._link_body[li])
+        mask = torch.zeros(self.num_dofs, dtype=self.dtype, device=self.device)
+        if b >= 0:
+            mask = self._anc[:, b]
+        w, u = S[..., :3], S[..., 3:]
+        lin = u - cross(P.unsqueeze(1).expand_as(w), w)  # velocity of the point P
+        J = torch.cat((lin, w), dim=-1) * mask[None, :, None]
+        return J.transpose(1, 2)
+
+    # --------------------------------------------------------------- dynamics
+    def _rnea(self, S, inertia, qd, qdd, gravity: bool = True):
+        """Inverse dynamics from precomputed S and world inertias."""
+        anc = self._anc
+        vJ = S * qd.unsqueeze(-1)
+        v = torch.einsum("kj,nkc->njc", anc, vJ)  # body velocities
+        acc = S * qdd.unsqueeze(-1) + crm(v, vJ)
+        a = torch.einsum("kj,nkc->njc", anc, acc)
+        if gravity:
+            a0 = torch.zeros(6, dtype=self.dtype, device=self.device)
+            a0[5] = self.gravity  # gravity as an upward acceleration of the base
+            a = a + a0
+        m, h, Ibar = inertia
+        f = inertia_apply(m, h, Ibar, a) + crf(v, inertia_apply(m, h, Ibar, v))
+        F = torch.einsum("jk,nkc->njc", anc, f)  # subtree sums
+        return (S * F).sum(-1)
+
+    def _crba(self, S, inertia):
+        anc = self._anc
+        m, h, Ibar = inertia
+        mC = torch.einsum("jk,nk->nj", anc, m)
+        hC = torch.einsum("jk,nkc->njc", anc, h)
+        IC = torch.einsum("jk,nkab->njab", anc, Ibar)
+        F = inertia_apply(mC, hC, IC, S)  # (N, D, 6)
+        Hf = S @ F.transpose(1, 2)  # Hf[i, j] = S_i . F_j
+        return Hf * anc + Hf.transpose(1, 2) * self._anc_strict_T
+
+    def mass_matrix(self, q: torch.Tensor) -> torch.Tensor:
+        """Joint-space inertia matrix (N, D, D), without armature."""
+        q = self._check_q(q)
+        Rb, pb = self._body_poses(q)
+        S = self._motion_subspace(Rb, pb)
+        return self._crba(S, self._world_inertia(Rb, pb))
+
+    def bias_forces(self, q: torch.Tensor, qd: torch.Tensor) -> torch.Tensor:
+        """Coriolis, centrifugal and gravity forces (N, D): MuJoCo's ``qfrc_bias``."""
+        return self.inverse_dynamics(q, qd, torch.zeros_like(qd))
+
+    def gravity_forces(self, q: torch.Tensor) -> torch.Tensor:
+        z = torch.zeros_like(q)
+        return self.inverse_dynamics(q, z, z)
+
+    def inverse_dynamics(self, q, qd, qdd) -> torch.Tensor:
+        """Joint forces (N, D) that produce ``qdd`` at state (q, qd), gravity included."""
+        q, qd, qdd = self._check_q(q), self._check_q(qd, "qd"), self._check_q(qdd, "qdd")
+        Rb, pb = self._body_poses(q)
+        S = self._motion_subspace(Rb, pb)
+        return self._rnea(S, self._world_inertia(Rb, pb), qd, qdd)
+
+    def forward_dynamics(self, q, qd, tau) -> torch.Tensor:
+        """Joint accelerations (N, D) of the rigid-body model under joint forces ``tau``.
+
+        Rigid-body only: no armature, damping, friction or drives (see :meth:`step`).
+        """
+        q, qd, tau = self._check_q(q), self._check_q(qd, "qd"), self._check_q(tau, "tau")
+        Rb, pb = self._body_poses(q)
+        S = self._motion_subspace(Rb, pb)
+        inertia = self._world_inertia(Rb, pb)
+        H = self._crba(S, inertia)
+        bias = self._rnea(S, inertia, qd, torch.zeros_like(qd))
+        return cholesky_solve(H, tau - bias)
+
+    def energy(self, q, qd) -> torch.Tensor:
+        """Kinetic plus gravitational potential energy (N,), J."""
+        q, qd = self._check_q(q), self._check_q(qd, "qd")
+        Rb, pb = self._body_poses(q)
+        S = self._motion_subspace(Rb, pb)
+        m, h, Ibar = self._world_inertia(Rb, pb)
+        H = self._crba(S, (m, h, Ibar))
+        kin = 0.5 * (qd.unsqueeze(1) @ H @ qd.unsqueeze(-1)).reshape(-1)
+        pot = self.gravity * h[..., 2].sum(-1)  # sum m g z_com
+        return kin + pot
+
+    # --------------------------------------------------------------- stepping
+    def physics_step(self, dt: float) -> None:
+        """Advance the state by one physics step of ``dt`` seconds, in place.
+
+        Semi-implicit Euler. Drive torque (per joint, Isaac Gym's implicit drive):
+
+            tau_drive = effort + g_nom(q) + kp (q_t - q') + kd (v_t - qd')
+
+        with q' = q + dt qd' and qd' the new velocity, so the gains enter the
+        system matrix: (H + armature + dt (kd + b) + dt^2 kp) qdd = rhs.
+        Effort limits scale the whole commanded torque (gains included) so
+        that its value at the start of the step stays within the limit; this
+        keeps the drive implicit (stable) with no second solve. Joint limits
+        are hard stops: the position is clamped and the velocity into the
+        stop removed.
+        """
+        q, qd = self.q, self.qd
+        Rb, pb = self._body_poses(q)
+        S = self._motion_subspace(Rb, pb)
+        inertia = self._world_inertia(Rb, pb)
+        H = self._crba(S, inertia)
+        bias = self._rnea(S, inertia, qd, torch.zeros_like(qd))
+        cmd = self.effort
+        if self.gravity_compensation:
+            nominal = self._world_inertia(Rb, pb, self._nominal)
+            z = torch.zeros_like(qd)
+            cmd = cmd + self._rnea(S, nominal, z, z)
+        kp, kd = self.stiffness, self.damping
+        est = cmd + kp * (self.pos_target - q) + kd * (self.vel_target - qd)
+        scale = torch.clamp(self.effort_limit / est.abs().clamp_min(1e-9), max=1.0)
+        kp, kd, cmd = kp * scale, kd * scale, cmd * scale
+        b = self.joint_damping
+        friction = self.joint_friction * torch.tanh(qd / self.friction_velocity)
+        rhs = (cmd + kp * (self.pos_target - q - dt * qd) + kd * (self.vel_target - qd)
+               - b * qd - friction - bias)
+        diag = self.armature + dt * (kd + b) + (dt * dt) * kp
+        A = H + torch.diag_embed(diag)
+        qdd = cholesky_solve(A, rhs)
+        qd_new = qd + dt * qdd
+        q_new = q + dt * qd_new
+        q_cl = torch.maximum(torch.minimum(q_new, self.upper), self.lower)
+        at_low = q_new <= self.lower
+        at_high = q_new >= self.upper
+        qd_new = torch.where((at_low & (qd_new < 0)) | (at_high & (qd_new > 0)), torch.zeros_like(qd_new), qd_new)
+        self.q.copy_(q_cl)
+        self.qd.copy_(qd_new)
+
+    def step(self, dt: float, substeps: int = 1) -> None:
+        """Advance by ``dt`` seconds in ``substeps`` physics steps of dt / substeps."""
+        h = dt / substeps
+        for _ in range(substeps):
+            self.physics_step(h)
+
+    def make_stepper(self, dt: float, substeps: int = 1, mode: str = "eager"):
+        """Return a function ``f()`` that advances the state by ``dt`` (``substeps`` physics steps).
+
+        mode: ``"eager"`` (plain PyTorch), ``"compile"`` (torch.compile),
+        ``"graph"`` (CUDA only: the step captured in a CUDA graph and replayed;
+        parameters and targets are read from the same tensors, so in-place
+        changes to them are seen by the replay).
+        """
+        if mode == "eager":
+            return lambda: self.step(dt, substeps)
+        if mode == "compile":
+            compiled = torch.compile(lambda: self.step(dt, substeps), dynamic=False)
+            return compiled
+        if mode == "graph":
+            if self.device.type != "cuda":
+                raise ValueError("mode='graph' needs a CUDA device; use 'eager' or 'compile' on the CPU")
+            stream = torch.cuda.Stream()
+            stream.wait_stream(torch.cuda.current_stream())
+            saved = (self.q.clone(), self.qd.clone())
+            with torch.cuda.stream(stream):
+                for _ in range(3):  # warm up outside the capture
+                    self.step(dt, substeps)
+            torch.cuda.current_stream().wait_stream(stream)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                self.step(dt, substeps)
+            self.q.copy_(saved[0])
+            self.qd.copy_(saved[1])
+            return graph.replay
+        raise ValueError(f"unknown stepper mode {mode!r}; choose 'eager', 'compile' or 'graph'")
+
+    # ---------------------------------------------------------------- setters
+    def set_state(self, env_ids=None, q=None, qd=None, clamp_warn: bool = True) -> None:
+        """Set positions and/or velocities of selected environments; positions are clamped to the limits."""
+        ids = _as_env_ids(env_ids, self.num_envs, self.device)
+        if q is not None:
+            q = torch.as_tensor(q, dtype=self.dtype, device=self.device)
+            q = q.expand(len(ids), self.num_dofs) if q.dim() < 2 else q
+            if q.shape != (len(ids), self.num_dofs):
+                raise ValueError(f"joint positions must have shape ({len(ids)}, {self.num_dofs}), got {tuple(q.shape)}")
+            lo, hi = self.lower, self.upper
+            out = (q < lo) | (q > hi)
+            if clamp_warn and bool(out.any()):
+                bad = sorted({self.dof_names[i] for i in out.any(0).nonzero().flatten().tolist()})
+                warnings.warn(f"joint positions outside the limits of {bad} were clamped to the limits "
+                              f"(lower {lo.tolist()}, upper {hi.tolist()}); draw positions inside the limits, "
+                              f"e.g. lower + torch.rand(...) * (upper - lower)", stacklevel=3)
+            self.q[ids] = torch.maximum(torch.minimum(q, hi), lo)
+        if qd is not None:
+            qd = torch.as_tensor(qd, dtype=self.dtype, device=self.device)
+            qd = qd.expand(len(ids), self.num_dofs) if qd.dim() < 2 else qd
+            if qd.shape != (len(ids), self.num_dofs):
+                raise ValueError(f"joint velocities must have shape ({len(ids)}, {self.num_dofs}), got {tuple(qd.shape)}")
+            self.qd[ids] = qd
+
+    def set_link_masses(self, env_ids, masses, links: Sequence[str] | None = None, scale_inertia: bool = True) -> None:
+        """Set link masses (n, len(links)) for selected envs; inertias scale with the mass."""
+        ids = _as_env_ids(env_ids, self.num_envs, self.device)
+        li = list(range(len(self.link_names))) if links is None else [self.link_index(n) for n in links]
+        li_t = torch.as_tensor(li, device=self.device)
+        masses = torch.as_tensor(masses, dtype=self.dtype, device=self.device).reshape(len(ids), len(li))
+        if scale_inertia:
+            old = self.link_mass[ids][:, li_t]
+            ratio = torch.where(old > 0, masses / old.clamp_min(1e-12), torch.ones_like(old))
+            self.link_inertia[ids[:, None], li_t[None, :]] = self.link_inertia[ids][:, li_t] * ratio[..., None, None]
+        self.link_mass[ids[:, None], li_t[None, :]] = masses
+        self.update_inertia()
+
+    # ---------------------------------------------------------------- checks
+    def _check_q(self, x, name: str = "q") -> torch.Tensor:
+        if not torch.is_tensor(x):
+            x = torch.as_tensor(x, dtype=self.dtype, device=self.device)
+        if x.dim() != 2 or x.shape != (self.num_envs, self.num_dofs):
+            raise ValueError(f"{name} must have shape (num_envs, num_dofs) = ({self.num_envs}, {self.num_dofs}), "
+                             f"got {tuple(x.shape)}")
+        if x.device != self.device:
+            raise ValueError(f"{name} is on {x.device} but the articulation is on {self.device}; move it with .to({str(self.device)!r})")
+        if x.dtype != self.dtype:
+            raise ValueError(f"{name} has dtype {x.dtype}, expected {self.dtype}")
+        return x
+
+    def nominal_params(self):
+        return self._nominal
+
+    def __repr__(self) -> str:
+        return (f"Articulation({self.spec.name!r}, num_envs={self.num_envs}, dofs={self.num_dofs}, "
+                f"device={self.device}, dtype={self.dtype})")
