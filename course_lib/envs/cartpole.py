@@ -1,0 +1,98 @@
+"""Cart-pole as the chapter's Exercise 2 states it, on IsaacGymEnvs' model.
+
+Observation (4): cart position (m), cart velocity (m/s), pole angle (rad),
+pole angular velocity (rad/s). Action (1): force on the cart, in [-1, 1]
+times 400 N. Reward (``reward="exercise2"``): +1 per step while the pole is
+within 12 degrees of upright, -10 when it falls. The pole falls (and the
+episode ends) when |theta| > pi/2 or the cart leaves |x| > 3 m, as in
+IsaacGymEnvs; 500 steps is a time-out, and an episode that reaches it with
+the pole up is a success. ``reward="isaacgym"`` gives IsaacGymEnvs' shaped
+reward instead, for comparison.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import torch
+
+from .config import resolve_cfg
+from .rewards import cartpole_exercise_reward, cartpole_isaacgym_reward
+from .vec_env import VecEnvBase
+
+__all__ = ["CartpoleCfg", "CartpoleTask"]
+
+
+@dataclass
+class CartpoleCfg:
+    num_envs: int = 512  # parallel environments
+    env_spacing: float = 4.0  # m (drawing only)
+    seed: int | None = None
+    sim_dt: float = 1.0 / 120.0  # s: IsaacGymEnvs' dt 1/60 with 2 substeps
+    decimation: int = 2  # control at 60 Hz
+    max_episode_length: int = 500  # control steps
+    max_push_effort: float = 400.0  # N per unit action
+    reset_dist: float = 3.0  # m: the cart leaving |x| > 3 is a failure
+    fall_angle: float = math.pi / 2  # rad: the pole beyond this has fallen
+    upright_angle: float = math.radians(12.0)  # rad: +1 per step inside this
+    fall_penalty: float = 10.0  # Exercise 2's -10
+    reward: str = "exercise2"  # "exercise2" or "isaacgym"
+    stepper_mode: str = "eager"
+
+
+class CartpoleTask(VecEnvBase):
+    def __init__(self, cfg=None, sim_device: str = "cpu", graphics_device_id: int = 0, headless: bool = True,
+                 **overrides):
+        self.task_cfg = c = resolve_cfg(CartpoleCfg, cfg, "the cartpole config", **overrides)
+        if c.reward not in ("exercise2", "isaacgym"):
+            raise ValueError(f"reward must be 'exercise2' or 'isaacgym', got {c.reward!r}")
+        self.num_envs = c.num_envs
+        self.num_obs = 4
+        self.num_actions = 1
+        self.stepper_mode = c.stepper_mode
+        super().__init__(dataclasses.asdict(c), sim_device, graphics_device_id, headless)
+        self.reset()
+
+    def create_sim(self) -> None:
+        robot = self.add_robot("cartpole.urdf")
+        robot.stiffness.zero_()
+        robot.damping.zero_()  # cart: effort drive; pole: free
+
+    def pre_physics_step(self, actions: torch.Tensor) -> None:
+        self.robot.effort[:, 0] = actions[:, 0].clamp(-1.0, 1.0) * self.task_cfg.max_push_effort
+
+    def compute_observations(self) -> torch.Tensor:
+        q, qd = self.robot.q, self.robot.qd
+        self.obs_buf.copy_(torch.stack((q[:, 0], qd[:, 0], q[:, 1], qd[:, 1]), dim=-1))
+        return self.obs_buf
+
+    def fallen(self) -> torch.Tensor:
+        """(N,) bool: the pole fell or the cart left the track."""
+        c = self.task_cfg
+        return (self.robot.q[:, 0].abs() > c.reset_dist) | (self.robot.q[:, 1].abs() > c.fall_angle)
+
+    def compute_reward(self) -> torch.Tensor:
+        c = self.task_cfg
+        q, qd = self.robot.q, self.robot.qd
+        fallen = self.fallen()
+        if c.reward == "exercise2":
+            total, terms = cartpole_exercise_reward(q[:, 1], fallen, c.upright_angle, c.fall_penalty)
+        else:
+            total, terms = cartpole_isaacgym_reward(q[:, 1], qd[:, 0], qd[:, 1], fallen)
+        self.reward_terms = terms
+        self.rew_buf.copy_(total)
+        self.reset_buf.copy_(fallen.long())
+        # Success: the episode reaches its time limit with the pole still up.
+        self.success_buf.copy_((self.progress_buf >= self.max_episode_length) & ~fallen)
+        return self.rew_buf
+
+    def reset_idx(self, env_ids: torch.Tensor) -> None:
+        n = len(env_ids)
+        pos = 0.2 * (torch.rand(n, 2, generator=self.rng, device=self.device) - 0.5)
+        vel = 0.5 * (torch.rand(n, 2, generator=self.rng, device=self.device) - 0.5)
+        self.set_joint_positions(env_ids, pos)
+        self.set_joint_velocities(env_ids, vel)
+        self.robot.effort[env_ids] = 0.0
+        self.progress_buf[env_ids] = 0
+        self.reset_buf[env_ids] = 0

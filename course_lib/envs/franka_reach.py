@@ -1,0 +1,132 @@
+"""The chapter's Franka Panda reach task, done right.
+
+Observation (17): joint positions (7, rad), joint velocities (7, rad/s),
+target minus TCP position (3, m). Action (7): joint velocity commands in
+[-1, 1], scaled to each joint's velocity limit and tracked by the Panda's
+velocity drives (with gravity compensation from the nominal model, as on the
+real robot). Reward: -distance - 0.01 |action| + 10 within 5 cm. An episode
+ends on success (TCP within 5 cm) or after 500 control steps (a time-out).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+
+from ..sim import Articulation
+from .config import resolve_cfg
+from .rewards import reach_reward
+from .vec_env import VecEnvBase
+
+__all__ = ["FrankaReachCfg", "FrankaReachTask", "configure_panda", "PANDA_HOME"]
+
+#: MuJoCo Menagerie's home pose of the Panda, rad
+PANDA_HOME = (0.0, 0.0, 0.0, -1.5708, 0.0, 1.5708, -0.7853)
+
+
+@dataclass
+class FrankaReachCfg:
+    num_envs: int = 4096  # parallel environments
+    env_spacing: float = 2.0  # m, grid spacing between robots (drawing only)
+    seed: int | None = None  # seed of the task's generator (initial poses, targets)
+    sim_dt: float = 1.0 / 120.0  # s, physics step
+    decimation: int = 2  # physics steps per control step: control at 60 Hz
+    max_episode_length: int = 500  # control steps before a time-out (8.3 s)
+    # Reward (the chapter's three terms)
+    success_radius: float = 0.05  # m
+    success_bonus: float = 10.0  # reward on the success step
+    action_penalty: float = 0.01  # weight of |action|
+    # Targets: uniform in the chapter's box, robot base frame, m
+    target_low: tuple = (0.3, -0.3, 0.2)
+    target_high: tuple = (0.9, 0.3, 0.8)
+    # Initial pose: the home pose plus uniform noise, clamped to the limits
+    home_pose: tuple = PANDA_HOME  # rad
+    reset_noise: float = 0.15  # rad, half-width of the uniform noise
+    # Drives and joints. Velocity drive kd (N m s/rad): the torque is
+    # kd (v_target - v), implicit; effort limits 87/12 N m clip it.
+    drive_damping: tuple = (80.0, 80.0, 80.0, 80.0, 20.0, 20.0, 20.0)
+    armature: float = 0.1  # kg m^2, reflected rotor inertia (MuJoCo Menagerie)
+    joint_damping: float = 0.0  # N m s/rad, viscous
+    joint_friction: float = 0.0  # N m, Coulomb (smooth)
+    gravity_compensation: bool = True  # the controller adds the nominal model's gravity torque
+    stepper_mode: str = "eager"  # "eager", "compile" or "graph" (CUDA)
+
+
+def configure_panda(robot: Articulation, cfg: FrankaReachCfg) -> None:
+    """Velocity drives, armature, damping, friction and gravity compensation from ``cfg``."""
+    dev, dt = robot.device, robot.dtype
+    robot.stiffness.zero_()
+    robot.damping.copy_(torch.tensor(cfg.drive_damping, dtype=dt, device=dev).expand_as(robot.damping))
+    robot.armature.fill_(cfg.armature)
+    robot.joint_damping.fill_(cfg.joint_damping)
+    robot.joint_friction.fill_(cfg.joint_friction)
+    robot.gravity_compensation = cfg.gravity_compensation
+    home = torch.tensor(cfg.home_pose, dtype=dt, device=dev)
+    robot.set_state(None, q=home.expand(robot.num_envs, -1), qd=torch.zeros_like(robot.qd))
+
+
+class FrankaReachTask(VecEnvBase):
+    """Reach a random target with the Panda's TCP. See the module docstring."""
+
+    def __init__(self, cfg=None, sim_device: str = "cpu", graphics_device_id: int = 0, headless: bool = True,
+                 **overrides):
+        self.task_cfg = c = resolve_cfg(FrankaReachCfg, cfg, "the franka_reach config", **overrides)
+        self.num_envs = c.num_envs
+        self.num_obs = 17
+        self.num_actions = 7
+        self.stepper_mode = c.stepper_mode
+        super().__init__(dataclasses.asdict(c), sim_device, graphics_device_id, headless)
+        dev = self.device
+        self.targets = torch.zeros(self.num_envs, 3, device=dev)
+        self.target_low = torch.tensor(c.target_low, device=dev)
+        self.target_high = torch.tensor(c.target_high, device=dev)
+        self.home = torch.tensor(c.home_pose, device=dev)
+        self.reset()
+
+    def create_sim(self) -> None:
+        self.add_robot("franka_panda.urdf")
+        configure_panda(self.robot, self.task_cfg)
+        self.ee_link = "panda_hand_tcp"
+
+    def pre_physics_step(self, actions: torch.Tensor) -> None:
+        self.robot.vel_target.copy_(actions.clamp(-1.0, 1.0) * self.robot.velocity_limit)
+
+    def tcp_distance(self) -> torch.Tensor:
+        """(N,) distance from the TCP to the target, m."""
+        return torch.linalg.vector_norm(self.targets - self.get_end_effector_position(), dim=-1)
+
+    def compute_observations(self) -> torch.Tensor:
+        obs = torch.cat((self.get_joint_positions(), self.get_joint_velocities(),
+                         self.targets - self.get_end_effector_position()), dim=-1)
+        self.obs_buf.copy_(obs)
+        return self.obs_buf
+
+    def compute_reward(self) -> torch.Tensor:
+        c = self.task_cfg
+        distance = self.tcp_distance()
+        total, self.reward_terms = reach_reward(distance, self.actions, c.success_radius, c.success_bonus,
+                                                c.action_penalty)
+        self.rew_buf.copy_(total)
+        success = distance < c.success_radius
+        self.success_buf.copy_(success)
+        self.reset_buf.copy_(success.long())
+        return self.rew_buf
+
+    def sample_targets(self, n: int) -> torch.Tensor:
+        """(n, 3) targets uniform in the box [target_low, target_high], m."""
+        u = torch.rand(n, 3, generator=self.rng, device=self.device)
+        return self.target_low + u * (self.target_high - self.target_low)
+
+    def sample_joint_positions(self, n: int) -> torch.Tensor:
+        """(n, 7) home pose plus uniform noise, inside the joint limits."""
+        u = torch.rand(n, 7, generator=self.rng, device=self.device) * 2.0 - 1.0
+        q = self.home + self.task_cfg.reset_noise * u
+        return torch.maximum(torch.minimum(q, self.robot.upper), self.robot.lower)
+
+    def reset_idx(self, env_ids: torch.Tensor) -> None:
+        n = len(env_ids)
+        self.set_joint_positions(env_ids, self.sample_joint_positions(n))
+        self.targets[env_ids] = self.sample_targets(n)
+        self.progress_buf[env_ids] = 0
+        self.reset_buf[env_ids] = 0
