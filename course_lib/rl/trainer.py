@@ -1,0 +1,355 @@
+"""``course_lib.train``: the chapter's Steps 2 and 3 on the course's tasks, through rl-games' ``Runner``.
+
+    >>> import course_lib
+    >>> result = course_lib.train("cartpole")                  # configs/cartpole.yaml, CPU defaults
+    Iteration: 10/100  Mean Reward: 35.12  Success Rate: 0.0%  FPS: 41000
+    ...
+    >>> result.run_dir, result.checkpoint
+    ('runs/cartpole_20260101-120000', 'runs/cartpole_20260101-120000/nn/last.pth')
+
+A run writes ``runs/<name>/``: ``config.yaml`` (the chapter's format, as
+resolved), ``rl_games.yaml`` (the parameters rl-games got), ``nn/`` (rl-games'
+checkpoints, plus ``last.pth``: the final policy), ``summaries/``
+(TensorBoard), ``metrics.csv``, ``timing.csv``, ``training_curves.png`` and
+``rl_games.log`` (rl-games' own messages, kept out of the notebook).
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import datetime
+import io
+import os
+import random
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import yaml
+
+from .config import ConfigError, TrainConfig, apply_device_defaults, load_config, to_rlgames
+from .policy import CHECKPOINT_FORMAT, Policy
+
+__all__ = ["train", "TrainResult", "resolve_device"]
+
+# rl-games' chatter on stdout: routed to runs/<name>/rl_games.log instead of the notebook.
+_NOISE = re.compile(
+    r"^(self\.seed = |RunningMeanStd: |seq_length: |current training device: |build mlp: |=> saving checkpoint|"
+    r"=> loading checkpoint|saving next best rewards: |MAX EPOCHS NUM!|MAX FRAMES NUM!|torch\.compile: |"
+    r"Started to (train|play)|fps step: |Exact experiment name requested|\{'observation_space'|"
+    r"WARNING: Max (epochs|frames) reached before|\[BasePlayer\]|conv_name: |Adding Central Value)")
+
+
+class _FilteredStdout(io.TextIOBase):
+    """Line filter in front of stdout: rl-games' known messages go to a log file, all else passes."""
+
+    def __init__(self, target, log):
+        self.target, self.log, self.buf = target, log, ""
+
+    def write(self, s):
+        self.buf += s
+        while "\n" in self.buf:
+            line, self.buf = self.buf.split("\n", 1)
+            (self.log if _NOISE.match(line) else self.target).write(line + "\n")
+        return len(s)
+
+    def flush(self):
+        if self.buf and not _NOISE.match(self.buf):
+            self.target.write(self.buf)
+            self.buf = ""
+        self.target.flush()
+        self.log.flush()
+
+    def isatty(self):
+        return getattr(self.target, "isatty", lambda: False)()
+
+
+def resolve_device(device=None) -> str:
+    """``None`` -> ``"cuda"`` when a GPU is there, else ``"cpu"``; checks that CUDA exists when asked for."""
+    if device is None or device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    device = str(device)
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} but this machine has no CUDA GPU; use device='cpu'")
+    if not (device == "cpu" or device.startswith("cuda")):
+        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    return device
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+def _jsonable(x):
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        x = dataclasses.asdict(x)
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, (np.generic,)):
+        return x.item()
+    if isinstance(x, (str, int, float, bool)) or x is None:
+        return x
+    return str(x)
+
+
+def _unique_run_dir(runs_dir: str, name: str) -> tuple[str, str]:
+    base, i = name, 1
+    while os.path.exists(os.path.join(runs_dir, name)):
+        name = f"{base}_{i}"
+        i += 1
+    return name, os.path.join(runs_dir, name)
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` produced."""
+
+    task: str
+    run_dir: str
+    checkpoint: str
+    iterations: int
+    env_steps: int
+    wall_time_s: float
+    metrics: list = field(repr=False, default_factory=list)
+    timing: list = field(repr=False, default_factory=list)
+    changes: list = field(repr=False, default_factory=list)
+    config: TrainConfig | None = field(repr=False, default=None)
+    rl_games: dict | None = field(repr=False, default=None)
+    interrupted: bool = False
+
+    def policy(self, device="cpu") -> Policy:
+        """The final policy (``nn/last.pth``) as a :class:`Policy`."""
+        from .policy import load_policy
+
+        return load_policy(self.checkpoint, device=device)
+
+
+def _make_agent_class():
+    """rl-games' PPO agent, with course_lib's metadata in every checkpoint and timings for the observer."""
+    from rl_games.algos_torch import a2c_continuous, torch_ext
+
+    class CourseA2CAgent(a2c_continuous.A2CAgent):
+        course_meta: dict = {}
+
+        def save(self, fn):
+            state = self.get_full_state_weights()
+            lmr = state.get("last_mean_rewards")
+            state["last_mean_rewards"] = float(np.asarray(lmr).reshape(-1)[0]) if lmr is not None else None
+            meta = copy.deepcopy(self.course_meta)
+            meta.update({"iteration": int(self.epoch_num), "env_steps": int(self.epoch_num * self.batch_size_envs)})
+            state["course"] = meta
+            torch_ext.save_checkpoint(fn, state)
+
+        def write_stats(self, total_time, epoch_num, step_time, play_time, update_time, a_losses, c_losses,
+                        entropies, kls, last_lr, lr_mul, *args, **kwargs):
+            mean = lambda xs: float(torch_ext.mean_list(xs).item()) if len(xs) else None  # noqa: E731
+            self._course_times = {"step_time": step_time, "play_time": play_time, "update_time": update_time}
+            self._course_losses = {"a_loss": mean(a_losses), "c_loss": mean(c_losses), "entropy": mean(entropies),
+                                   "kl": mean(kls), "lr": float(last_lr * lr_mul)}
+            return super().write_stats(total_time, epoch_num, step_time, play_time, update_time, a_losses,
+                                       c_losses, entropies, kls, last_lr, lr_mul, *args, **kwargs)
+
+    return CourseA2CAgent
+
+
+def _resolve_task(task_or_name, device):
+    """-> (name, task_cls or None, env instance or None)."""
+    from ..envs import TASKS, VecEnvBase
+
+    if isinstance(task_or_name, str):
+        if task_or_name not in TASKS:
+            raise ValueError(f"unknown task {task_or_name!r}; available tasks: {sorted(TASKS)}")
+        return task_or_name, TASKS[task_or_name], None
+    if isinstance(task_or_name, VecEnvBase):
+        for name, cls in TASKS.items():
+            if type(task_or_name) is cls:
+                return name, cls, task_or_name
+        return type(task_or_name).__name__, type(task_or_name), task_or_name
+    if isinstance(task_or_name, type) and issubclass(task_or_name, VecEnvBase):
+        for name, cls in TASKS.items():
+            if task_or_name is cls:
+                return name, cls, None
+        return task_or_name.__name__, task_or_name, None
+    raise ValueError(f"train(task, ...): task must be a task name {sorted(TASKS)}, a VecEnvBase instance or "
+                     f"subclass, got {task_or_name!r}")
+
+
+def train(task="cartpole", config=None, *, num_envs: int | None = None, iterations: int | None = None,
+          device=None, seed: int = 0, name: str | None = None, runs_dir: str = "runs",
+          print_interval: int | None = None, progress=None, verbose: bool = False, callback=None,
+          out=None, **task_overrides) -> TrainResult:
+    """Train ``task`` with PPO (rl-games 1.6.5) as the chapter's Step 3 does, and return a :class:`TrainResult`.
+
+    task: a registered name (``"cartpole"``, ``"franka_reach"``), a task
+        instance (its ``num_envs`` and device are used as they are), or a
+        ``VecEnvBase`` subclass (built with ``{"num_envs": ..., "seed": ...}``).
+    config: the chapter's YAML (path or dict); None = the packaged
+        ``configs/<task>.yaml``.
+    num_envs, iterations: override the file (and the CPU defaults).
+    device: ``"cpu"``, ``"cuda"`` or None (CUDA when there is one). On the
+        CPU the environment count, iterations and minibatch shrink to the
+        course's CPU budget and rl-games' torch.compile is off; the run
+        prints every change.
+    seed: seeds Python, NumPy, torch, rl-games and the task's generator;
+        the same seed on the CPU writes the same ``metrics.csv``.
+    print_interval: iterations between progress lines (default: a tenth of the run).
+    progress: progress bar: None = where it can be drawn (terminal,
+        notebook), True / False = always / never.
+    verbose: let rl-games' own messages through (else they go to ``rl_games.log``).
+    callback: ``callback(observer, iteration)`` after every iteration (its
+        time is kept out of the clock); ``observer.algo`` is rl-games' agent.
+    task_overrides: fields of the task's config (e.g. ``reward="isaacgym"``).
+    """
+    from rl_games.torch_runner import Runner
+
+    from .. import __version__
+    from ..envs import VecEnvBase
+    from .observer import CourseObserver
+    from .vecenv import register_task
+
+    out = out if out is not None else sys.stdout
+    tname, tcls, env = _resolve_task(task, device)
+    device = resolve_device(str(env.device) if env is not None and device is None else device)
+    cfg = load_config(config, task=tname if tname in _registered() else None)
+    if cfg.task is not None and cfg.task != tname:
+        raise ConfigError(f"{cfg.source} is a config for task {cfg.task!r}, not {tname!r}")
+    explicit = {"num_envs": num_envs if env is None else env.num_envs, "num_iterations": iterations}
+    cfg, changes = apply_device_defaults(cfg, tname, device, explicit)
+    if env is not None and str(env.device) != str(torch.device(device)):
+        raise ValueError(f"the task instance is on {env.device} but device={device!r}")
+    seed = int(seed if seed is not None else (cfg.seed or 0))
+
+    threads = cfg.ppo.get("torch_threads")
+    if isinstance(threads, int) and threads > 0:
+        torch.set_num_threads(threads)
+    _seed_everything(seed)
+
+    # the task
+    overrides = {**cfg.task_overrides, **task_overrides}
+    if env is None:
+        if tname in _registered():
+            from ..envs import make
+
+            cfg_cls_fields = _cfg_fields(tname)
+            if "env_spacing" in cfg_cls_fields:
+                overrides.setdefault("env_spacing", cfg.env_spacing)
+            env = make(tname, device=device, num_envs=cfg.num_envs, seed=seed, **overrides)
+        else:
+            env = tcls({"num_envs": cfg.num_envs, "seed": seed, "env_spacing": cfg.env_spacing, **overrides},
+                       sim_device=device, graphics_device_id=0, headless=True)
+    elif overrides:
+        raise ValueError(f"task overrides {sorted(overrides)} need a task name, not a task instance")
+    else:
+        env.seed(seed)
+    if not isinstance(env, VecEnvBase):
+        raise ValueError(f"{tname} did not build a VecEnvBase task")
+
+    # the run directory
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_name, run_dir = _unique_run_dir(runs_dir, name or f"{tname}_{stamp}")
+    os.makedirs(os.path.join(run_dir, "nn"), exist_ok=True)
+    params = to_rlgames(cfg, task=tname, device=device, seed=seed, run_name=run_name, runs_dir=runs_dir,
+                        num_envs=env.num_envs)
+    task_cfg = getattr(env, "task_cfg", None)
+    meta = {
+        "format": CHECKPOINT_FORMAT, "course_lib": __version__, "task": tname,
+        "task_class": f"{type(env).__module__}.{type(env).__qualname__}",
+        "num_obs": int(env.num_obs), "num_actions": int(env.num_actions),
+        "task_cfg": _jsonable(task_cfg) if task_cfg is not None else _jsonable(getattr(env, "cfg", {})),
+        "network": {"units": list(cfg.network["mlp"]["units"]), "activation": cfg.network["mlp"]["activation"],
+                    "separate": cfg.network["separate"]},
+        "normalize_input": bool(cfg.ppo["normalize_input"]),
+        "config": _jsonable(cfg.to_dict()), "rl_games": _jsonable(params), "seed": seed, "device": device,
+    }
+    with open(os.path.join(run_dir, "config.yaml"), "w") as f:
+        f.write(f"# {tname}: resolved from {cfg.source} for device {device}\n")
+        for key, old, new, why in changes:
+            f.write(f"# changed {key}: {old} -> {new} ({why})\n")
+        yaml.safe_dump(_jsonable(cfg.to_dict()), f, sort_keys=False)
+    with open(os.path.join(run_dir, "rl_games.yaml"), "w") as f:
+        f.write("# the parameters course_lib gave rl-games 1.6.5's Runner.load\n")
+        yaml.safe_dump(_jsonable(params), f, sort_keys=False)
+
+    def say(msg):
+        print(msg, file=out, flush=True)
+
+    say(f"Training {tname} on {device}: {env.num_envs} environments, {cfg.ppo['num_iterations']} iterations "
+        f"of {cfg.ppo['horizon_length']} steps, seed {seed} -> {run_dir}")
+    for key, old, new, why in changes:
+        say(f"  {key}: {old} -> {new}  ({why})")
+
+    # rl-games, registered the IsaacGymEnvs way
+    register_task(lambda: env)
+    observer = CourseObserver(run_dir, cfg.ppo["num_iterations"], print_interval or 0, progress, out=out,
+                              callback=callback)
+    runner = Runner(algo_observer=observer)
+    agent_cls = _make_agent_class()
+    agent_cls.course_meta = meta
+    runner.algo_factory.register_builder("a2c_continuous", lambda **kw: agent_cls(**kw))
+
+    log = open(os.path.join(run_dir, "rl_games.log"), "w")
+    stream = out if verbose else _FilteredStdout(out, log)
+    t0 = time.perf_counter()
+    interrupted = False
+    try:
+        with contextlib.redirect_stdout(stream):
+            runner.load(params)
+            _seed_everything(seed)  # rl-games seeds only when seed != 0
+            if isinstance(threads, int) and threads > 0:
+                torch.set_num_threads(threads)  # Runner.load sets its own count
+            runner.reset()
+            try:
+                runner.run({"train": True, "play": False, "checkpoint": None, "sigma": None})
+            except KeyboardInterrupt:
+                interrupted = True
+            agent = observer.algo
+            if agent is None:
+                raise RuntimeError("rl-games did not start training (see rl_games.log)")
+            last = os.path.join(run_dir, "nn", "last")
+            agent.save(last)
+            if agent.writer is not None:
+                agent.writer.flush()
+                agent.writer.close()
+    finally:
+        observer.close()
+        if not verbose:
+            stream.flush()
+        log.close()
+    wall = time.perf_counter() - t0
+    try:
+        from .plotting import plot_training_curves
+
+        plot_training_curves(run_dir)
+    except Exception as e:  # a plot must never lose a trained policy
+        say(f"(could not draw training_curves.png: {e})")
+    it = observer.rows[-1]["iteration"] if observer.rows else 0
+    result = TrainResult(task=tname, run_dir=run_dir, checkpoint=last + ".pth", iterations=it,
+                         env_steps=it * cfg.ppo["horizon_length"] * env.num_envs, wall_time_s=wall,
+                         metrics=observer.rows, timing=observer.timing, changes=changes, config=cfg,
+                         rl_games=params, interrupted=interrupted)
+    say(("Interrupted" if interrupted else "Done") + f": {it} iterations, {result.env_steps} environment steps in "
+        f"{wall:.1f} s. Policy: {result.checkpoint}")
+    return result
+
+
+def _registered():
+    from ..envs import TASKS
+
+    return TASKS
+
+
+def _cfg_fields(tname):
+    from .config import task_cfg_class
+
+    cls = task_cfg_class(tname)
+    return {f.name for f in dataclasses.fields(cls)} if cls is not None else set()

@@ -1,0 +1,76 @@
+"""rl-games glue, the IsaacGymEnvs way: an ``IVecEnv`` wrapper and two registrations.
+
+IsaacGymEnvs (``isaacgymenvs/train.py``) does::
+
+    vecenv.register('RLGPU', lambda config_name, num_actors, **kwargs: RLGPUEnv(config_name, num_actors, **kwargs))
+    env_configurations.register('rlgpu', {'vecenv_type': 'RLGPU', 'env_creator': lambda **kwargs: create_env()})
+
+and so does :func:`register_task`, with a course task in place of an Isaac
+Gym one. rl-games then builds the environment itself, from ``env_name:
+rlgpu`` in its config.
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import torch
+from rl_games.common import env_configurations, vecenv
+from rl_games.common.ivecenv import IVecEnv
+
+__all__ = ["RLGPUEnv", "register_task"]
+
+
+class RLGPUEnv(IVecEnv):
+    """rl-games' view of a course task (``VecEnvBase``): tensors stay on the task's device.
+
+    ``step`` returns ``(obs, rewards, dones, infos)`` where ``infos`` is the
+    task's ``extras``: ``time_outs`` (rl-games' ``value_bootstrap`` reads it),
+    ``successes`` and, on steps where episodes ended, ``episode``.
+    """
+
+    def __init__(self, config_name: str, num_actors: int, **kwargs):
+        self.env = env_configurations.configurations[config_name]["env_creator"](**kwargs)
+        if self.env.num_envs != num_actors:
+            raise ValueError(f"rl-games asked for num_actors={num_actors} but the task has num_envs="
+                             f"{self.env.num_envs}; they must match")
+        #: seconds spent inside the task's step (physics, rewards, resets), for the env/update split
+        self.step_seconds = 0.0
+        self._sync = self.env.device.type == "cuda"
+
+    # IVecEnv
+    def step(self, actions: torch.Tensor):
+        t0 = time.perf_counter()
+        obs, rew, resets, extras = self.env.step(actions)
+        if "time_outs" not in extras:
+            raise ValueError(f"{type(self.env).__name__}.step must return extras['time_outs'] "
+                             f"(rl-games' value_bootstrap needs it)")
+        # The task reuses its buffers in the next step: hand rl-games copies.
+        out = obs.clone(), rew.clone(), resets.clone(), extras
+        if self._sync:
+            torch.cuda.synchronize(self.env.device)
+        self.step_seconds += time.perf_counter() - t0
+        return out
+
+    def reset(self):
+        return self.env.reset().clone()
+
+    def get_number_of_agents(self) -> int:
+        return 1
+
+    def get_env_info(self) -> dict:
+        return {
+            "observation_space": self.env.observation_space,
+            "action_space": self.env.action_space,
+            "agents": 1,
+            "value_size": 1,
+        }
+
+    def seed(self, seed):
+        self.env.seed(seed)
+
+
+def register_task(create_env: Callable[[], object]) -> None:
+    """Make rl-games' ``env_name: rlgpu`` build ``create_env()`` (a course task)."""
+    vecenv.register("RLGPU", lambda config_name, num_actors, **kwargs: RLGPUEnv(config_name, num_actors, **kwargs))
+    env_configurations.register("rlgpu", {"vecenv_type": "RLGPU", "env_creator": lambda **kwargs: create_env()})
