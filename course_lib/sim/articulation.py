@@ -495,9 +495,10 @@ class Articulation:
             lo, hi = self.lower, self.upper
             out = (q < lo) | (q > hi)
             if clamp_warn and bool(out.any()):
-                bad = sorted({self.dof_names[i] for i in out.any(0).nonzero().flatten().tolist()})
-                warnings.warn(f"joint positions outside the limits of {bad} were clamped to the limits "
-                              f"(lower {lo.tolist()}, upper {hi.tolist()}); draw positions inside the limits, "
+                bad = out.any(0).nonzero().flatten().tolist()
+                ranges = ", ".join(f"{self.dof_names[i]}: {float(lo[i]):.4f}..{float(hi[i]):.4f}" for i in bad)
+                warnings.warn(f"joint positions of {[self.dof_names[i] for i in bad]} are outside their limits "
+                              f"({ranges}) and were clamped to them; draw positions inside the limits, "
                               f"e.g. lower + torch.rand(...) * (upper - lower)", stacklevel=3)
             self.q[ids] = torch.maximum(torch.minimum(q, hi), lo)
         if qd is not None:
