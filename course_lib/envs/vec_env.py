@@ -68,6 +68,8 @@ class VecEnvBase:
         self.device = torch.device(sim_device)
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"sim_device={sim_device!r} but this machine has no CUDA GPU; use sim_device='cpu'")
+        if self.device.type == "cuda" and self.device.index is None:
+            self.device = torch.device("cuda", torch.cuda.current_device())
         self.sim_device = str(self.device)
         self.graphics_device_id = graphics_device_id
         self.headless = headless

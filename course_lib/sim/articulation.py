@@ -36,6 +36,14 @@ __all__ = ["Articulation", "GRAVITY"]
 GRAVITY = 9.81  # m/s^2, along -z
 
 
+def _normalize_device(device) -> torch.device:
+    """'cuda' -> 'cuda:<current>', so that comparisons with tensors' devices work."""
+    device = torch.device(device)
+    if device.type == "cuda" and device.index is None and torch.cuda.is_available():
+        device = torch.device("cuda", torch.cuda.current_device())
+    return device
+
+
 def _as_env_ids(env_ids, num_envs: int, device) -> torch.Tensor:
     if env_ids is None:
         return torch.arange(num_envs, device=device)
@@ -73,7 +81,7 @@ class Articulation:
             raise ValueError(f"num_envs must be at least 1, got {num_envs}")
         self.spec = spec
         self.num_envs = int(num_envs)
-        self.device = torch.device(device)
+        self.device = _normalize_device(device)
         self.dtype = dtype
         self.gravity = GRAVITY
         self.gravity_compensation = False
