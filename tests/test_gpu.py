@@ -1,0 +1,79 @@
+"""The CUDA path: the same physics on the GPU, eager, compiled and graph-captured.
+
+Skipped on machines without CUDA (CI has none); run on the GPU machine, where
+benchmarks/RESULTS.md records the outcome.
+"""
+import pytest
+import torch
+
+import course_lib
+from course_lib.sim import asset_path, load_urdf
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def _panda(n, device, dtype=torch.float32):
+    arm = load_urdf(asset_path("franka_panda.urdf"), n, device=device, dtype=dtype)
+    arm.damping.fill_(40.0)
+    arm.armature.fill_(0.1)
+    arm.gravity_compensation = True
+    g = torch.Generator(device="cpu").manual_seed(0)
+    q = arm.lower.cpu() + torch.rand(n, 7, generator=g, dtype=dtype) * (arm.upper - arm.lower).cpu()
+    arm.set_state(None, q=q.to(device), qd=torch.zeros(n, 7, dtype=dtype, device=device))
+    arm.vel_target.copy_((torch.rand(n, 7, generator=g, dtype=dtype) * 2 - 1).to(device))
+    return arm
+
+
+def test_cuda_dynamics_match_the_cpu_in_float64():
+    cpu, gpu = _panda(256, "cpu", torch.float64), _panda(256, "cuda", torch.float64)
+    qd = torch.randn(256, 7, dtype=torch.float64)
+    tau = torch.randn(256, 7, dtype=torch.float64) * 5
+    a_cpu = cpu.forward_dynamics(cpu.q, qd, tau)
+    a_gpu = gpu.forward_dynamics(gpu.q, qd.cuda(), tau.cuda()).cpu()
+    assert torch.allclose(a_cpu, a_gpu, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("mode", ["graph", "compile"])
+def test_graph_and_compiled_steps_equal_eager(mode):
+    eager, fast = _panda(1024, "cuda"), _panda(1024, "cuda")
+    step_e = eager.make_stepper(1 / 60, 2, "eager")
+    step_f = fast.make_stepper(1 / 60, 2, mode)
+    for _ in range(50):
+        step_e()
+        step_f()
+    torch.cuda.synchronize()
+    assert torch.isfinite(fast.q).all()
+    assert torch.allclose(eager.q, fast.q, atol=1e-4), (eager.q - fast.q).abs().max()
+    # Targets changed in place are seen by the captured graph.
+    fast.vel_target.zero_()
+    eager.vel_target.zero_()
+    for _ in range(100):
+        step_e()
+        step_f()
+    assert torch.allclose(eager.qd, fast.qd, atol=1e-3)
+    assert fast.qd.abs().max() < 0.05
+
+
+@pytest.mark.parametrize("name", ["cartpole", "franka_reach"])
+def test_tasks_step_on_cuda(name):
+    env = course_lib.make(name, num_envs=4096, device="cuda", seed=0)
+    for _ in range(100):
+        obs, rew, resets, extras = env.step(torch.rand(4096, env.num_actions, device="cuda") * 2 - 1)
+    assert obs.device.type == "cuda" and torch.isfinite(obs).all()
+    assert extras["time_outs"].device.type == "cuda"
+
+
+def test_tasks_with_graph_stepper_on_cuda():
+    env = course_lib.make("franka_reach", num_envs=4096, device="cuda", seed=0, stepper_mode="graph")
+    for _ in range(50):
+        obs, *_ = env.step(torch.zeros(4096, 7, device="cuda"))
+    assert torch.isfinite(obs).all()
+
+
+def test_the_listing_runs_on_cuda_with_a_device_warning():
+    from tests.listings.chapter_franka_reach import FrankaReachTask
+
+    env = FrankaReachTask({"num_envs": 64}, sim_device="cuda:0", graphics_device_id=0, headless=True)
+    for _ in range(600):
+        env.step(torch.rand(64, 7, device="cuda") * 2 - 1)
+    assert env.get_joint_positions().device.type == "cuda"
