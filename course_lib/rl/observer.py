@@ -211,6 +211,21 @@ class CourseObserver(AlgoObserver):
         self._paused_interval = 0.0
 
     # --------------------------------------------------------------- helpers
+    def policy(self, device=None):
+        """The current deterministic policy (a :class:`~course_lib.rl.policy.Policy` copy of the actor)."""
+        from .policy import Policy
+
+        meta = dict(getattr(self.algo, "course_meta", {}) or {})
+        meta.update({"iteration": int(self.algo.epoch_num)})
+        p = Policy.from_state({k: v.detach().clone() for k, v in self.algo.model.state_dict().items()}, meta,
+                              source="the model in training")
+        return p.to(device if device is not None else self.algo.ppo_device)
+
+    def stop(self) -> None:
+        """End training after this iteration (rl-games saves its last checkpoint as usual)."""
+        self.algo.max_epochs = int(self.algo.epoch_num)
+        self.num_iterations = int(self.algo.epoch_num)
+
     def print(self, line: str) -> None:
         if self.bar is not None and not self.bar.disable:
             self.bar.write(line, file=self.out)

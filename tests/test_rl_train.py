@@ -1,0 +1,154 @@
+"""Tiny-budget training runs of both tasks in a subprocess (CleanRL's style), what a run writes,
+determinism on the CPU, and the checkpoint round trip against rl-games' own player."""
+import csv
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import course_lib
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def course(*args, cwd, timeout=240):
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run([sys.executable, "-m", "course_lib.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def only_run(runs_dir):
+    (name,) = os.listdir(runs_dir)
+    return os.path.join(runs_dir, name)
+
+
+@pytest.mark.parametrize("task", ["cartpole", "franka_reach"])
+def test_tiny_training_run_in_a_subprocess(task, tmp_path):
+    r = course("train", task, "--iterations", "3", "--num-envs", "16", "--device", "cpu", "--seed", "1",
+               "--print-interval", "1", cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = r.stdout
+    # the chapter's line, at the interval
+    assert "Iteration: 1/3  Mean Reward: " in out and "Iteration: 3/3  " in out
+    assert "Success Rate: " in out and "FPS: " in out
+    # what was changed and why is said
+    assert "num_envs:" in out and "torch_compile" in out
+    # rl-games' chatter is not in the student's face, but is kept
+    assert "RunningMeanStd" not in out and "=> saving checkpoint" not in out
+    run = only_run(tmp_path / "runs")
+    for f in ("config.yaml", "rl_games.yaml", "metrics.csv", "timing.csv", "training_curves.png", "rl_games.log",
+              "nn/last.pth"):
+        assert os.path.exists(os.path.join(run, f)), f
+    assert "RunningMeanStd" in open(os.path.join(run, "rl_games.log")).read()
+    assert os.listdir(os.path.join(run, "summaries"))
+    rows = list(csv.DictReader(open(os.path.join(run, "metrics.csv"))))
+    assert [int(r["iteration"]) for r in rows] == [1, 2, 3]
+    assert int(rows[-1]["env_steps"]) == 3 * 16 * 16
+    for term in course_lib.make(task, num_envs=1).reward_terms or ():
+        assert f"reward/{term}" in rows[0]
+    policy = course_lib.load_policy(run)
+    assert policy.task == task and policy.metadata["iteration"] == 3
+
+
+def test_tensorboard_has_success_rate_and_reward_terms(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    res = course_lib.train("franka_reach", num_envs=32, iterations=3, seed=0, runs_dir=str(tmp_path),
+                           max_episode_length=20,
+                           progress=False, out=open(os.devnull, "w"))
+    ea = EventAccumulator(os.path.join(res.run_dir, "summaries"))
+    ea.Reload()
+    tags = set(ea.Tags()["scalars"])
+    assert "Episode/success_rate" in tags
+    assert {"reward/distance", "reward/action", "reward/success"} <= tags
+
+
+def _metrics(run):
+    with open(os.path.join(run, "metrics.csv")) as f:
+        return f.read()
+
+
+def test_same_seed_same_metrics_on_the_cpu(tmp_path):
+    runs = []
+    for i, seed in enumerate((5, 5, 6)):
+        d = tmp_path / str(i)
+        d.mkdir()
+        r = course("train", "cartpole", "--iterations", "4", "--num-envs", "32", "--device", "cpu", "--seed",
+                   str(seed), "--no-progress", cwd=d)
+        assert r.returncode == 0, r.stderr
+        runs.append(only_run(d / "runs"))
+    assert _metrics(runs[0]) == _metrics(runs[1])
+    assert _metrics(runs[0]) != _metrics(runs[2])
+
+
+@pytest.fixture(scope="module")
+def reach_run(tmp_path_factory):
+    d = tmp_path_factory.mktemp("reach")
+    return course_lib.train("franka_reach", num_envs=32, iterations=3, seed=0, runs_dir=str(d), progress=False,
+                            out=open(os.devnull, "w"))
+
+
+def _rlgames_player(checkpoint):
+    """rl-games' own player, restored from the same checkpoint."""
+    from rl_games.algos_torch.players import PpoPlayerContinuous
+
+    meta = torch.load(checkpoint, weights_only=True)["course"]
+    env = course_lib.make(meta["task"], num_envs=1)
+    params = meta["rl_games"]["params"]
+    params["config"]["env_info"] = {"observation_space": env.observation_space, "action_space": env.action_space,
+                                    "agents": 1, "value_size": 1}
+    params["config"]["device_name"] = "cpu"
+    player = PpoPlayerContinuous(params)
+    player.restore(checkpoint)
+    player.has_batch_dimension = True
+    return player
+
+
+def test_load_policy_matches_rlgames_player(reach_run):
+    policy = course_lib.load_policy(reach_run.checkpoint)
+    player = _rlgames_player(reach_run.checkpoint)
+    env = course_lib.make("franka_reach", num_envs=256, seed=3)
+    obs = env.reset()
+    # observations far from the running mean exercise the [-5, 5] clamp too
+    obs = torch.cat([obs, obs * 50.0, torch.randn(64, 17) * 3.0])
+    ours = policy(obs)
+    theirs = player.get_action(obs, is_deterministic=True)
+    assert ours.shape == theirs.shape == (obs.shape[0], 7)
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-5)
+    assert float(ours.abs().max()) <= 1.0
+
+
+def test_policy_is_plain_torch_and_deterministic(reach_run):
+    policy = course_lib.load_policy(os.path.dirname(os.path.dirname(reach_run.checkpoint)))  # the run directory
+    assert isinstance(policy, torch.nn.Module)
+    obs = torch.randn(10, 17)
+    assert torch.equal(policy(obs), policy(obs))
+    # the normalisation is baked into the module's state
+    assert "obs_mean" in policy.state_dict() and not torch.all(policy.obs_mean == 0)
+    # a plain module: its state round-trips without rl-games
+    from course_lib.rl.policy import Policy
+
+    clone = Policy(17, 7, policy.metadata["network"]["units"], policy.metadata["network"]["activation"])
+    clone.load_state_dict(policy.state_dict())
+    assert torch.equal(clone(obs), policy(obs))
+    assert policy.num_obs == 17 and policy.num_actions == 7 and policy.task == "franka_reach"
+
+
+def test_checkpoint_holds_what_eval_needs(reach_run):
+    state = torch.load(reach_run.checkpoint, weights_only=True)
+    meta = state["course"]
+    assert meta["task"] == "franka_reach" and meta["num_obs"] == 17 and meta["num_actions"] == 7
+    assert meta["task_cfg"]["max_episode_length"] == 500
+    assert meta["rl_games"]["params"]["algo"]["name"] == "a2c_continuous"
+    assert meta["config"]["ppo"]["horizon_length"] == 16
+    # rl-games can restore it into an agent as well (it is rl-games' own format plus metadata)
+    assert {"model", "optimizer", "epoch", "frame"} <= set(state)
+
+
+def test_training_a_task_instance(tmp_path):
+    env = course_lib.make("cartpole", num_envs=16, seed=0)
+    res = course_lib.train(env, iterations=2, runs_dir=str(tmp_path), progress=False, out=open(os.devnull, "w"))
+    assert res.task == "cartpole" and res.iterations == 2
+    assert course_lib.load_policy(res.checkpoint).task == "cartpole"
