@@ -262,3 +262,11 @@ def test_gymnasium_spaces(reach):
 def test_package_exposes_make():
     assert course_lib.make is make
     assert isinstance(course_lib.make("cartpole", num_envs=2), CartpoleTask)
+
+
+def test_check_collisions_home_pose_free_folded_pose_colliding():
+    env = make("franka_reach", num_envs=2, seed=0)
+    folded = torch.tensor([[0.0, 0.0, 0.0, -1.5708, 0.0, 1.5708, -0.7853],
+                           [0.0, 0.0, 0.0, -3.0718, 0.0, 0.5, -0.7853]])
+    env.set_joint_positions(torch.arange(2), folded)
+    assert env.check_collisions().tolist() == [False, True]

@@ -418,10 +418,11 @@ class VecEnvBase:
 
     def check_collisions(self) -> torch.Tensor:
         """(num_envs,) bool: the robot touches itself or the table (capsule model)."""
-        from ..sim.collision import CapsuleCollider
+        from ..sim.collision import PANDA_CAPSULES, CapsuleCollider
 
         if not hasattr(self, "_collider"):
-            self._collider = CapsuleCollider.for_articulation(self.robot)
+            capsules = getattr(self, "collision_capsules", PANDA_CAPSULES)
+            self._collider = CapsuleCollider(self.robot, capsules, table_height=getattr(self, "table_height", 0.0))
         pos, rot = self._fk()
         colliding, _ = self._collider.check(pos, rot)
         return colliding
