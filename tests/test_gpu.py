@@ -33,7 +33,7 @@ def test_cuda_dynamics_match_the_cpu_in_float64():
     assert torch.allclose(a_cpu, a_gpu, rtol=1e-9, atol=1e-9)
 
 
-@pytest.mark.parametrize("mode", ["graph", "compile"])
+@pytest.mark.parametrize("mode", ["graph", "compile", "compile+graph"])
 def test_graph_and_compiled_steps_equal_eager(mode):
     eager, fast = _panda(1024, "cuda"), _panda(1024, "cuda")
     step_e = eager.make_stepper(1 / 60, 2, "eager")
