@@ -38,7 +38,7 @@ class CartpoleCfg:
     upright_angle: float = math.radians(12.0)  # rad: +1 per step inside this
     fall_penalty: float = 10.0  # Exercise 2's -10
     reward: str = "exercise2"  # "exercise2" or "isaacgym"
-    stepper_mode: str = "eager"
+    stepper_mode: str = "auto"  # "auto" (CUDA: "graph", CPU: "eager"), "eager", "compile", "graph", "compile+graph"
 
 
 class CartpoleTask(VecEnvBase):

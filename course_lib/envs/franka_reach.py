@@ -50,7 +50,7 @@ class FrankaReachCfg:
     joint_damping: float = 0.0  # N m s/rad, viscous
     joint_friction: float = 0.0  # N m, Coulomb (smooth)
     gravity_compensation: bool = True  # the controller adds the nominal model's gravity torque
-    stepper_mode: str = "eager"  # "eager", "compile" or "graph" (CUDA)
+    stepper_mode: str = "auto"  # "auto" (CUDA: "graph", CPU: "eager"), "eager", "compile", "graph", "compile+graph"
 
 
 def configure_panda(robot: Articulation, cfg: FrankaReachCfg) -> None:

@@ -164,7 +164,10 @@ class VecEnvBase:
     def simulate(self) -> None:
         """Advance the physics by one control step (``decimation`` physics steps of ``sim_dt``)."""
         if self._stepper is None:
-            self._stepper = self.robot.make_stepper(self.sim_dt, self.decimation, mode=getattr(self, "stepper_mode", "eager"))
+            mode = getattr(self, "stepper_mode", "auto")
+            if mode == "auto":  # a CUDA graph costs a second to capture and removes launch overhead
+                mode = "graph" if self.device.type == "cuda" else "eager"
+            self._stepper = self.robot.make_stepper(self.sim_dt, self.decimation, mode=mode)
         self._stepper()
         self._state_version += 1
 
