@@ -411,9 +411,9 @@ class Articulation:
         system matrix: (H + armature + dt (kd + b) + dt^2 kp) qdd = rhs.
         Effort limits scale the whole commanded torque (gains included) so
         that its value at the start of the step stays within the limit; this
-        keeps the drive implicit (stable) with no second solve. Joint limits
-        are hard stops: the position is clamped and the velocity into the
-        stop removed.
+        keeps the drive implicit (stable) with no second solve for it. Joint
+        limits are hard stops: a joint that would pass one lands on it with
+        zero velocity, and the other joints are solved with that known.
         """
         T = lambda x: x.T  # noqa: E731  (N, D) views -> their (D, N) storage
         q, qd = T(self.q), T(self.qd)
@@ -439,12 +439,27 @@ class Articulation:
         A = H.clone()
         A[idx, idx] += diag
         qdd = cholesky_solve(A, rhs)
-        qd_new = qd + dt * qdd
-        q_new = q + dt * qd_new
         lo, hi = self.lower[:, None], self.upper[:, None]
-        stop = ((q_new <= lo) & (qd_new < 0)) | ((q_new >= hi) & (qd_new > 0))
+        q_new = q + dt * (qd + dt * qdd)
+        # Hard stops. A joint that would pass its stop is locked for this step:
+        # its acceleration is the one that lands it exactly on the limit, and
+        # the other joints are solved again with that acceleration known.
+        # (Clamping afterwards instead would leave the others with
+        # accelerations computed as if the stopped joint had moved, which
+        # pumps energy into them.) Always two solves: no data-dependent branch.
+        below, above = q_new < lo, q_new > hi
+        lock = below | above
+        limit = torch.where(below, lo, hi)
+        acc_lock = torch.where(lock, ((limit - q) / dt - qd) / dt, torch.zeros_like(q))
+        free = (~lock).to(q.dtype)
+        A_free = A * free.unsqueeze(0) * free.unsqueeze(1)
+        A_free[idx, idx] += 1.0 - free
+        rhs_free = (rhs - (A * acc_lock.unsqueeze(0)).sum(1)) * free + acc_lock
+        qdd = cholesky_solve(A_free, rhs_free)
+        qd_new = qd + dt * qdd
+        q_new = torch.where(lock, limit, q + dt * qd_new)
         q.copy_(torch.maximum(torch.minimum(q_new, hi), lo))
-        qd.copy_(torch.where(stop, torch.zeros_like(qd_new), qd_new))
+        qd.copy_(torch.where(lock, torch.zeros_like(qd_new), qd_new))
 
     def step(self, dt: float, substeps: int = 1) -> None:
         """Advance by ``dt`` seconds in ``substeps`` physics steps of dt / substeps."""
