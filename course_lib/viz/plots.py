@@ -1,0 +1,253 @@
+"""Training curves (from ``metrics.csv`` or live), and where the reach policy succeeds."""
+from __future__ import annotations
+
+import csv
+import math
+import os
+import time
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import Circle, Rectangle
+
+from .draw import _np
+
+__all__ = ["read_metrics", "plot_training_curves", "LivePlot", "plot_success_map", "PANDA_TCP_REACH",
+           "PANDA_SHOULDER"]
+
+#: curves drawn when present: column -> (title, scale)
+CURVES = {
+    "mean_reward": ("mean episode reward", 1.0),
+    "success_rate": ("success rate (%)", 100.0),
+    "fps": ("FPS (env steps / s)", 1.0),
+    "episode_length": ("episode length (steps)", 1.0),
+}
+#: the Panda's shoulder (joint 2 axis), m, robot base frame
+PANDA_SHOULDER = (0.0, 0.0, 0.333)
+#: farthest TCP distance from the shoulder over the joint ranges, m (0.947 by sampling the
+#: forward kinematics; Franka's datasheet gives 0.855 to the flange, plus the hand's 0.10)
+PANDA_TCP_REACH = 0.95
+
+
+def _float(v):
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _read_csv(path: str) -> dict:
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    cols = list(rows[0].keys()) if rows else []
+    return {c: np.array([_float(r.get(c)) for r in rows]) for c in cols}
+
+
+def read_metrics(source) -> dict:
+    """Columns of a run's metrics as ``{name: float array}`` (NaN where a cell is empty).
+
+    source: a ``metrics.csv`` path, a run directory, a pandas DataFrame, a
+    list of row dicts or a dict of columns. For a file or a run directory,
+    ``timing.csv`` beside it (where the trainer writes ``fps`` and
+    ``wall_time_s``) is merged in by iteration.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        if os.path.isdir(path):
+            path = os.path.join(path, "metrics.csv")
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"no metrics file at {path!r}: give a run directory or its metrics.csv")
+        cols = _read_csv(path)
+        timing = os.path.join(os.path.dirname(path), "timing.csv")
+        if os.path.exists(timing) and "iteration" in cols and os.path.abspath(timing) != os.path.abspath(path):
+            t = _read_csv(timing)
+            if "iteration" in t:
+                where = {it: i for i, it in enumerate(t["iteration"])}
+                rows = [where.get(it) for it in cols["iteration"]]
+                for k, v in t.items():
+                    if k not in cols:
+                        cols[k] = np.array([v[i] if i is not None else math.nan for i in rows])
+        return cols
+    if hasattr(source, "columns") and hasattr(source, "to_dict"):  # a pandas DataFrame
+        source = source.to_dict("list")
+    if isinstance(source, (list, tuple)):
+        keys = list(dict.fromkeys(k for row in source for k in row))
+        source = {k: [row.get(k) for row in source] for k in keys}
+    if isinstance(source, dict):
+        return {k: np.array([_float(v) for v in vals]) for k, vals in source.items()}
+    raise ValueError(f"metrics must be a csv path, a run directory, a DataFrame, rows or columns; "
+                     f"got {type(source).__name__}")
+
+
+def _x_axis(cols):
+    for x in ("iteration", "env_steps"):
+        if x in cols:
+            return x, cols[x]
+    n = len(next(iter(cols.values()))) if cols else 0
+    return "row", np.arange(n, dtype=float)
+
+
+def plot_training_curves(metrics, ax=None, keys=None):
+    """Mean reward, success rate, FPS (and episode length) against iteration.
+
+    metrics: see :func:`read_metrics`. keys: columns to plot (default: those
+    of :data:`CURVES` that exist and have values). ax: None (a new figure,
+    one panel per curve), one Axes (all curves on it) or a sequence of Axes
+    (one per curve). Returns the list of Axes. Raises ValueError naming the
+    columns found when none of the expected columns exists.
+    """
+    cols = read_metrics(metrics)
+    if keys is None:
+        keys = [k for k in CURVES if k in cols and np.isfinite(cols[k]).any()]
+        if not keys:
+            raise ValueError(f"none of the expected columns {list(CURVES)} has values; "
+                             f"the metrics have columns {list(cols)}")
+    missing = [k for k in keys if k not in cols]
+    if missing:
+        raise ValueError(f"column(s) {missing} not in the metrics; columns: {list(cols)}")
+    xname, x = _x_axis(cols)
+    if ax is None:
+        fig = Figure(figsize=(3.6 * len(keys), 2.8), dpi=90)
+        axes = [fig.add_subplot(1, len(keys), i + 1) for i in range(len(keys))]
+    else:
+        axes = list(ax) if isinstance(ax, (list, tuple, np.ndarray)) else [ax] * len(keys)
+    shared = len(keys) > 1 and len(set(map(id, axes))) == 1  # all curves on one Axes: a legend, no titles
+    for a, k in zip(axes, keys):
+        title, scale = CURVES.get(k, (k, 1.0))
+        y = cols[k] * scale
+        ok = np.isfinite(y)
+        a.plot(x[ok], y[ok], label=title)
+        a.set_xlabel(xname)
+        a.grid(alpha=0.3)
+        if not shared:
+            a.set_title(title, fontsize=10)
+    if shared:
+        axes[0].legend(fontsize=8)
+    axes[0].figure.tight_layout()
+    return axes
+
+
+def figure_image(fig):
+    """``fig`` as an ``IPython.display.Image`` (PNG): shows in any notebook, whatever the backend."""
+    import io
+
+    from IPython.display import Image
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return Image(data=buf.getvalue(), format="png")
+
+
+class LivePlot:
+    """Training curves that update in place in a notebook; a training callback.
+
+        >>> live = LivePlot()
+        >>> course_lib.train("franka_reach", callback=live)   # or live(row_dict) yourself
+
+    Call with a row dict (``{"iteration": 3, "mean_reward": -0.4, ...}``) or
+    as the trainer's ``callback(observer, iteration)`` (it reads the
+    observer's last metrics and timing rows). The figure is redrawn at most
+    every ``every_s`` seconds (:meth:`show` forces it). In IPython it is
+    shown once and then replaced in place (``display_id``); elsewhere only
+    the figure is updated. ``rows`` keeps everything received.
+    """
+
+    def __init__(self, keys=("mean_reward", "success_rate", "fps"), x: str = "iteration", every_s: float = 1.0,
+                 figsize=None):
+        self.keys, self.x, self.every_s = list(keys), x, float(every_s)
+        self.rows: list = []
+        self.fig = Figure(figsize=figsize or (3.4 * len(self.keys), 2.6), dpi=80)
+        self.axes = [self.fig.add_subplot(1, len(self.keys), i + 1) for i in range(len(self.keys))]
+        self.lines = {}
+        for a, k in zip(self.axes, self.keys):
+            a.set_title(CURVES.get(k, (k, 1.0))[0], fontsize=10)
+            a.set_xlabel(x)
+            a.grid(alpha=0.3)
+            self.lines[k] = a.plot([], [], ".-", ms=3)[0]
+        self.fig.tight_layout()
+        self._handle = None
+        self._last = -math.inf
+
+    def __call__(self, row_or_observer, iteration=None):
+        if hasattr(row_or_observer, "rows"):  # the trainer's observer
+            obs = row_or_observer
+            row = dict(obs.rows[-1]) if obs.rows else {}
+            if getattr(obs, "timing", None):
+                row = {**obs.timing[-1], **row}
+        else:
+            row = dict(row_or_observer)
+        row.setdefault(self.x, iteration if iteration is not None else len(self.rows) + 1)
+        self.rows.append(row)
+        if time.monotonic() - self._last >= self.every_s:
+            self.show()
+
+    def update(self):
+        """Put the received rows into the curves (no display)."""
+        x = np.array([_float(r.get(self.x)) for r in self.rows])
+        for a, k in zip(self.axes, self.keys):
+            y = np.array([_float(r.get(k)) for r in self.rows]) * CURVES.get(k, (k, 1.0))[1]
+            ok = np.isfinite(x) & np.isfinite(y)
+            self.lines[k].set_data(x[ok], y[ok])
+            a.relim()
+            a.autoscale_view()
+
+    def show(self):
+        """Update the curves and redraw the notebook output in place."""
+        self.update()
+        self._last = time.monotonic()
+        try:
+            from IPython import get_ipython
+            from IPython.display import display
+        except ImportError:
+            return
+        if get_ipython() is None:
+            return
+        if self._handle is None:
+            self._handle = display(figure_image(self.fig), display_id=True)
+        else:
+            self._handle.update(figure_image(self.fig))
+
+
+def plot_success_map(targets, success, reach_radius: float = PANDA_TCP_REACH, shoulder=PANDA_SHOULDER,
+                     target_low=(0.3, -0.3, 0.2), target_high=(0.9, 0.3, 0.8), axes=None):
+    """Success against target position: top (x-y) and side (x-z) views.
+
+    targets: (M, 3) m; success: (M,) bool. The dashed circle is the sphere of
+    the arm's maximal reach, ``reach_radius`` around ``shoulder``, cut
+    through the shoulder (the largest section): targets outside it (hollow
+    markers, counted in the title) cannot be reached by any policy. The grey
+    box is the task's target range. axes: two Axes, or None (a new figure).
+    Returns the two Axes.
+    """
+    t = _np(targets).reshape(-1, 3)
+    ok = _np(success).astype(bool).reshape(-1)
+    if len(ok) != len(t):
+        raise ValueError(f"targets (M, 3) and success (M,) disagree: {len(t)} vs {len(ok)}")
+    sh = np.asarray(shoulder, dtype=float)
+    out = np.linalg.norm(t - sh, axis=-1) > reach_radius
+    if axes is None:
+        fig = Figure(figsize=(8.4, 3.8), dpi=90)
+        axes = [fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)]
+    for a, (i, j), name in zip(axes, ((0, 1), (0, 2)), ("top view (x-y)", "side view (x-z)")):
+        a.add_patch(Circle((sh[i], sh[j]), reach_radius, fill=False, ls="--", color="0.3", lw=1))
+        a.add_patch(Rectangle((target_low[i], target_low[j]), target_high[i] - target_low[i],
+                              target_high[j] - target_low[j], color="0.5", alpha=0.12))
+        for mask, color, label in ((ok & ~out, "tab:green", "success"), (~ok & ~out, "tab:red", "failure"),
+                                   (ok & out, "tab:green", None), (~ok & out, "tab:red", "beyond reach")):
+            filled = label in ("success", "failure")
+            a.scatter(t[mask, i], t[mask, j], s=12, label=label, edgecolors=color,
+                      facecolors=color if filled else "none", linewidths=0.8)
+        a.plot(*sh[[i, j]], "k+", ms=8)
+        a.set_xlabel("xyz"[i] + " (m)")
+        a.set_ylabel("xyz"[j] + " (m)")
+        a.set_title(name, fontsize=10)
+        a.set_aspect("equal")
+        a.set_xlim(-0.2, 1.1)
+        a.set_ylim(*((-0.65, 0.65) if j == 1 else (-0.05, 1.3)))
+        a.grid(alpha=0.3)
+    axes[0].legend(fontsize=7, loc="lower left")
+    rate = 100.0 * ok.mean() if len(ok) else float("nan")
+    axes[0].figure.suptitle(f"success {rate:.0f}% of {len(ok)} targets; {int(out.sum())} beyond the "
+                            f"{reach_radius:.2f} m reach", fontsize=10)
+    axes[0].figure.tight_layout()
+    return axes
