@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from .cartpole import CartpoleCfg, CartpoleTask
 from .franka_reach import PANDA_HOME, FrankaReachCfg, FrankaReachTask
+from .randomization import (CHAPTER_RANDOMIZATION, EXERCISE5_TEST_SET, DomainRandomizer, RandomizationParams,
+                            randomize, unrandomize)
 from .vec_env import ListingWarning, VecEnvBase
 
 __all__ = ["VecEnvBase", "ListingWarning", "CartpoleTask", "CartpoleCfg", "FrankaReachTask", "FrankaReachCfg",
-           "PANDA_HOME", "make", "register", "TASKS"]
+           "PANDA_HOME", "make", "register", "TASKS", "randomize", "unrandomize", "DomainRandomizer",
+           "RandomizationParams", "CHAPTER_RANDOMIZATION", "EXERCISE5_TEST_SET"]
 
 #: name -> task class; ``register`` adds to it
 TASKS = {

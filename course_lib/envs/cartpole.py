@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from .config import resolve_cfg
+from .randomization import randomize
 from .rewards import cartpole_exercise_reward, cartpole_isaacgym_reward
 from .vec_env import VecEnvBase
 
@@ -38,6 +39,9 @@ class CartpoleCfg:
     upright_angle: float = math.radians(12.0)  # rad: +1 per step inside this
     fall_penalty: float = 10.0  # Exercise 2's -10
     reward: str = "exercise2"  # "exercise2" or "isaacgym"
+    # Domain randomization (Isaac Gym's randomization_params schema; see course_lib.envs.randomization)
+    randomize: bool = False
+    randomization_params: dict | None = None
     stepper_mode: str = "auto"  # "auto" (CUDA: "graph", CPU: "eager"), "eager", "compile", "graph", "compile+graph"
 
 
@@ -52,6 +56,12 @@ class CartpoleTask(VecEnvBase):
         self.num_actions = 1
         self.stepper_mode = c.stepper_mode
         super().__init__(dataclasses.asdict(c), sim_device, graphics_device_id, headless)
+        self.randomizer = None
+        if c.randomize:
+            if not c.randomization_params:
+                raise ValueError("randomize is true but randomization_params is empty: give the parameters to "
+                                 "randomize (e.g. course_lib.envs.randomization.CHAPTER_RANDOMIZATION)")
+            randomize(self, c.randomization_params, seed=c.seed)
         self.reset()
 
     def create_sim(self) -> None:

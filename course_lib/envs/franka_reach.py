@@ -16,6 +16,7 @@ import torch
 
 from ..sim import Articulation
 from .config import resolve_cfg
+from .randomization import randomize
 from .rewards import reach_reward
 from .vec_env import VecEnvBase
 
@@ -50,6 +51,9 @@ class FrankaReachCfg:
     joint_damping: float = 0.0  # N m s/rad, viscous
     joint_friction: float = 0.0  # N m, Coulomb (smooth)
     gravity_compensation: bool = True  # the controller adds the nominal model's gravity torque
+    # Domain randomization (Isaac Gym's randomization_params schema; see course_lib.envs.randomization)
+    randomize: bool = False
+    randomization_params: dict | None = None
     stepper_mode: str = "auto"  # "auto" (CUDA: "graph", CPU: "eager"), "eager", "compile", "graph", "compile+graph"
 
 
@@ -77,11 +81,17 @@ class FrankaReachTask(VecEnvBase):
         self.num_actions = 7
         self.stepper_mode = c.stepper_mode
         super().__init__(dataclasses.asdict(c), sim_device, graphics_device_id, headless)
+        self.randomizer = None
         dev = self.device
         self.targets = torch.zeros(self.num_envs, 3, device=dev)
         self.target_low = torch.tensor(c.target_low, device=dev)
         self.target_high = torch.tensor(c.target_high, device=dev)
         self.home = torch.tensor(c.home_pose, device=dev)
+        if c.randomize:
+            if not c.randomization_params:
+                raise ValueError("randomize is true but randomization_params is empty: give the parameters to "
+                                 "randomize (e.g. course_lib.envs.randomization.CHAPTER_RANDOMIZATION)")
+            randomize(self, c.randomization_params, seed=c.seed)
         self.reset()
 
     def create_sim(self) -> None:

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from ..sim import Articulation, asset_path, load_urdf
+from .randomization import ChapterRandomizationMixin
 
 __all__ = ["VecEnvBase", "ListingWarning"]
 
@@ -45,7 +46,7 @@ def _warn_once(key: str, message: str) -> None:
         warnings.warn(message, ListingWarning, stacklevel=3)
 
 
-class VecEnvBase:
+class VecEnvBase(ChapterRandomizationMixin):
     """Base class of every course task: ``num_envs`` environments stepped as one batch.
 
     Subclasses set ``num_obs`` and ``num_actions`` (before or after calling
