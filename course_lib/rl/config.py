@@ -85,7 +85,8 @@ PPO_OPTIONAL = {
     "reward_scale": (1.0, "rewards are multiplied by this for learning (logs show the raw reward)"),
     "games_to_track": (100, "episodes in rl-games' running mean of returns"),
     "save_best_after": (100, "iterations before rl-games starts saving its best-reward checkpoint"),
-    "torch_compile": (None, "rl-games' torch.compile: None = on for CUDA, off on the CPU"),
+    "torch_compile": (None, "rl-games' torch.compile (true, false or a mode such as 'reduce-overhead'): "
+                            "None = off (measured: it does not pay off for these networks)"),
     "torch_threads": (None, "CPU threads for torch: None = 1 on the CPU (see docs/training.md), 'auto' = rl-games'"),
 }
 
@@ -114,7 +115,7 @@ NETWORK_NAMES = {"actorcritic": "actor_critic", "actor_critic": "actor_critic"}
 #: benchmarks/train_time.py (numbers in benchmarks/RESULTS.md).
 CPU_PROFILES: dict = {
     "cartpole": {"num_envs": 256, "num_iterations": 100},
-    "franka_reach": {"num_envs": 512, "num_iterations": 300},
+    "franka_reach": {"num_envs": 512, "num_iterations": 200},
 }
 
 
@@ -246,6 +247,10 @@ def parse_config(data: Any, source: str = "config", task: str | None = None) -> 
     for key, (default, _) in PPO_OPTIONAL.items():
         ppo.setdefault(key, default)
     ppo["mini_epochs"] = _num(ppo["mini_epochs"], "ppo.mini_epochs", source, int, 0, allow_zero=False)
+    tc = ppo["torch_compile"]
+    if not (tc is None or isinstance(tc, bool) or tc in ("default", "reduce-overhead", "max-autotune")):
+        raise ConfigError(f"ppo.torch_compile in {source} must be true, false or a torch.compile mode "
+                          f"('default', 'reduce-overhead', 'max-autotune'), got {tc!r}")
     if ppo["lr_schedule"] not in ("adaptive", "linear", None, "None", "constant"):
         raise ConfigError(f"ppo.lr_schedule in {source} must be 'adaptive', 'linear' or None, got {ppo['lr_schedule']!r}")
 
@@ -364,11 +369,22 @@ def apply_device_defaults(cfg: TrainConfig, task: str, device: str, explicit: Ma
         changes.append(("ppo.minibatch_size", cfg.ppo["minibatch_size"], batch, "capped at one rollout"))
         cfg.ppo["minibatch_size"] = batch
 
+    if not is_cpu and "stepper_mode" not in cfg.task_overrides and "stepper_mode" not in explicit.get(
+            "task_overrides", {}):
+        cls = task_cfg_class(task)
+        if cls is not None and "stepper_mode" in {f.name for f in dataclasses.fields(cls)}:
+            cfg.task_overrides["stepper_mode"] = "graph"
+            changes.append(("stepper_mode", "eager", "graph",
+                            "CUDA: the simulator's step is replayed from a CUDA graph (about 5x faster)"))
     if cfg.ppo.get("torch_compile") is None:
-        cfg.ppo["torch_compile"] = not is_cpu
-        if is_cpu:
-            changes.append(("ppo.torch_compile", "on (rl-games default)", False,
-                            "CPU: compiling costs ~25 s, more than it saves"))
+        # rl-games compiles by default. Measured (benchmarks/RESULTS.md): on the CPU compiling costs
+        # ~25 s; on an H100 it costs ~10 s and gains nothing for these small MLPs (the run is bound by
+        # kernel launches), so it is off on both unless the file asks for it.
+        cfg.ppo["torch_compile"] = False
+        changes.append(("ppo.torch_compile", "on (rl-games default)", False,
+                        "CPU: compiling costs ~25 s, more than it saves" if is_cpu else
+                        "compiling costs ~10 s and gains nothing for this network (benchmarks/RESULTS.md); "
+                        "set ppo.torch_compile: true to compile"))
     if cfg.ppo.get("torch_threads") is None:
         cfg.ppo["torch_threads"] = 1 if is_cpu else "auto"
     return cfg, changes
@@ -426,7 +442,7 @@ def to_rlgames(cfg: TrainConfig, *, task: str, device: str, seed: int, run_name:
         "bounds_loss_coef": float(ppo["bounds_loss_coef"]),
         "seq_length": 4,
         "games_to_track": int(ppo["games_to_track"]),
-        "torch_compile": bool(ppo["torch_compile"]),
+        "torch_compile": ppo["torch_compile"] if isinstance(ppo["torch_compile"], str) else bool(ppo["torch_compile"]),
         "player": {"deterministic": True, "games_num": 1, "print_stats": False},
     }
     network = {

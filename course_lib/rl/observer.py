@@ -87,6 +87,7 @@ class CourseObserver(AlgoObserver):
         self._paused_interval = 0.0
         self._env_s_prev = 0.0
         self.terms = None
+        self.term_names = None
         self.metrics_file = open(os.path.join(self.run_dir, "metrics.csv"), "w", newline="")
         self.timing_file = open(os.path.join(self.run_dir, "timing.csv"), "w", newline="")
         self.metrics_csv = csv.writer(self.metrics_file, lineterminator="\n")
@@ -101,32 +102,39 @@ class CourseObserver(AlgoObserver):
                             dynamic_ncols=True)
 
     def _zeros(self):
-        z = lambda: torch.zeros((), dtype=torch.float64, device=self.device)  # noqa: E731
-        return {"episodes": z(), "successes": z(), "return": z(), "length": z(), "terms": {}}
+        # [successes, return, length, reward terms...] summed over ended episodes, on the device
+        return {"episodes": 0, "vec": None}
 
     def process_infos(self, infos, done_indices):
         if not isinstance(infos, dict) or done_indices is None:
             return
         idx = done_indices.reshape(-1)
-        n = idx.numel()
+        n = idx.numel()  # known on the host: rl-games' nonzero() already synchronised
         if n == 0:
             return
         algo = self.algo
-        succ = infos["successes"][idx].double().sum() if "successes" in infos else None
-        ret = algo.current_rewards[idx, 0].double().sum()
-        length = algo.current_lengths[idx].double().sum()
+        if self.term_names is None:
+            self.term_names = list(getattr(self.env, "reward_terms", {}) or {})
         ep = infos.get("episode", {})
+        parts = [infos["successes"][idx].double().sum() if "successes" in infos else
+                 torch.zeros((), dtype=torch.float64, device=self.device),
+                 algo.current_rewards[idx, 0].double().sum(), algo.current_lengths[idx].double().sum()]
+        for name in self.term_names:
+            v = ep.get(f"reward/{name}")
+            parts.append(v.double() * n if torch.is_tensor(v) else torch.zeros((), dtype=torch.float64,
+                                                                               device=self.device))
+        vec = torch.stack(parts)
         for acc in (self._acc, self._int):
             acc["episodes"] += n
-            if succ is not None:
-                acc["successes"] += succ
-            acc["return"] += ret
-            acc["length"] += length
-            for k, v in ep.items():
-                if k.startswith("reward/") and torch.is_tensor(v):
-                    t = acc["terms"].get(k)
-                    val = v.double() * n
-                    acc["terms"][k] = val.clone() if t is None else t + val
+            acc["vec"] = vec.clone() if acc["vec"] is None else acc["vec"].add_(vec)
+
+    def _read(self, acc):
+        """(episodes, successes, return sum, length sum, {term: sum}) on the host."""
+        n = acc["episodes"]
+        if acc["vec"] is None:
+            return n, 0.0, 0.0, 0.0, {}
+        v = acc["vec"].tolist()
+        return n, v[0], v[1], v[2], {f"reward/{k}": x for k, x in zip(self.term_names, v[3:])}
 
     def after_clear_stats(self):
         pass
@@ -136,18 +144,17 @@ class CourseObserver(AlgoObserver):
         algo = self.algo
         it = int(epoch_num)
         env_steps = it * self.steps_per_iter
-        acc = {k: (v.item() if torch.is_tensor(v) else v) for k, v in self._acc.items() if k != "terms"}
-        terms = {k: v.item() for k, v in self._acc["terms"].items()}
+        n, succ, ret, length, terms = self._read(self._acc)
         if self.terms is None:
-            names = list(getattr(self.env, "reward_terms", {}) or {})
-            self.terms = [f"reward/{n}" for n in names] or sorted(terms)
+            if self.term_names is None:
+                self.term_names = list(getattr(self.env, "reward_terms", {}) or {})
+            self.terms = [f"reward/{k}" for k in self.term_names]
             self.metrics_csv.writerow(["iteration", "env_steps", "episodes", "mean_reward", "success_rate",
                                        "episode_length", *self.terms, "a_loss", "c_loss", "entropy", "kl", "lr"])
-        n = acc["episodes"]
         row = {"iteration": it, "env_steps": env_steps, "episodes": int(n),
-               "mean_reward": acc["return"] / n if n else None,
-               "success_rate": acc["successes"] / n if n else None,
-               "episode_length": acc["length"] / n if n else None}
+               "mean_reward": ret / n if n else None,
+               "success_rate": succ / n if n else None,
+               "episode_length": length / n if n else None}
         for k in self.terms:
             row[k] = terms[k] / n if (n and k in terms) else None
         row.update(getattr(algo, "_course_losses", {}))
@@ -198,12 +205,10 @@ class CourseObserver(AlgoObserver):
             self._t_iter = time.perf_counter()
 
     def _print_interval_line(self, it, now):
-        ia = {k: (v.item() if torch.is_tensor(v) else v) for k, v in self._int.items() if k != "terms"}
-        n = ia["episodes"]
+        n, succ, ret, _, _ = self._read(self._int)
         span = now - self._t_interval - self._paused_interval
         fps = self._int_env_steps / span if span > 0 else float("nan")
-        line = format_progress(it, self.num_iterations, ia["return"] / n if n else None,
-                               ia["successes"] / n if n else None, fps)
+        line = format_progress(it, self.num_iterations, ret / n if n else None, succ / n if n else None, fps)
         self.print(line)
         self._int = self._zeros()
         self._int_env_steps = 0

@@ -223,7 +223,8 @@ def train(task="cartpole", config=None, *, num_envs: int | None = None, iteratio
     cfg = load_config(config, task=tname if tname in _registered() else None)
     if cfg.task is not None and cfg.task != tname:
         raise ConfigError(f"{cfg.source} is a config for task {cfg.task!r}, not {tname!r}")
-    explicit = {"num_envs": num_envs if env is None else env.num_envs, "num_iterations": iterations}
+    explicit = {"num_envs": num_envs if env is None else env.num_envs, "num_iterations": iterations,
+                "task_overrides": dict(task_overrides) if env is None else {"stepper_mode": None}}
     cfg, changes = apply_device_defaults(cfg, tname, device, explicit)
     if env is not None and str(env.device) != str(torch.device(device)):
         raise ValueError(f"the task instance is on {env.device} but device={device!r}")

@@ -11,6 +11,7 @@ rlgpu`` in its config.
 """
 from __future__ import annotations
 
+import os
 import time
 from typing import Callable
 
@@ -36,7 +37,9 @@ class RLGPUEnv(IVecEnv):
                              f"{self.env.num_envs}; they must match")
         #: seconds spent inside the task's step (physics, rewards, resets), for the env/update split
         self.step_seconds = 0.0
-        self._sync = self.env.device.type == "cuda"
+        # On CUDA the clock waits for the GPU (one synchronisation per step, as rl-games' own
+        # `dones.nonzero()` already makes); COURSE_RL_SYNC_TIMING=0 times the CPU side only.
+        self._sync = self.env.device.type == "cuda" and os.environ.get("COURSE_RL_SYNC_TIMING", "1") != "0"
 
     # IVecEnv
     def step(self, actions: torch.Tensor):
