@@ -1,0 +1,64 @@
+# nbgrader configuration of the course (nbgrader 0.9). The instructor's course root is this folder:
+#
+#   ../solutions/<assignment>/   source notebooks (solutions, visible and hidden tests)   [committed]
+#   ../notebooks/<assignment>/   the student release, generated from them                  [committed]
+#   submitted/ autograded/ feedback/ gradebook.db downloaded/                               [never committed]
+#
+# `course grade ...` (docs/instructors.md) runs nbgrader with this file. The environment variables
+# COURSE_GRADING_ROOT, COURSE_SOURCE_DIR, COURSE_RELEASE_DIR move the three places (the tests grade in a
+# temporary root that way); COURSE_CELL_TIMEOUT changes the time limit of one cell.
+import os
+
+from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Execute, GetGrades, LimitOutput,
+                                    SaveAutoGrades)
+
+from course_lib.grading.kernel import KERNEL_NAME
+from course_lib.grading.nbgrader_ext import IsolatedRecheck, QuietStderr, StripHiddenTests
+
+c = get_config()  # noqa: F821 - provided by traitlets when nbgrader loads this file
+here = os.path.dirname(os.path.abspath(__file__))
+
+c.CourseDirectory.course_id = "gpu-rl-robots"
+c.CourseDirectory.root = os.environ.get("COURSE_GRADING_ROOT") or here
+c.CourseDirectory.source_directory = os.environ.get("COURSE_SOURCE_DIR") or os.path.join(here, "..", "solutions")
+c.CourseDirectory.release_directory = os.environ.get("COURSE_RELEASE_DIR") or os.path.join(here, "..", "notebooks")
+# Never copied into a release or a submission: a run's checkpoints and logs, caches.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "runs", "*.pth", ".DS_Store"]
+
+# Executing notebooks (autograde; the Validate button reads the Execute settings too).
+# One cell may run for COURSE_CELL_TIMEOUT seconds (default 300: chapter 2's training cell takes ~10-60 s on a
+# 2-core CPU). A cell that runs longer is interrupted, marked as an error, and the notebook goes on, so one cell
+# that never ends costs that cell, not the rest of the notebook or the other students.
+c.Execute.timeout = int(os.environ.get("COURSE_CELL_TIMEOUT") or 300)
+c.Execute.interrupt_on_timeout = True
+c.Execute.allow_errors = True  # nbgrader's default, stated: a cell that raises does not stop the notebook
+c.Execute.raise_on_iopub_timeout = False
+c.Execute.startup_timeout = 120
+c.Execute.kernel_name = KERNEL_NAME  # the course's kernel (`python -m course_lib.grading.kernel` installs it)
+
+# Autograde: nbgrader's pipeline with two additions.
+#  IsolatedRecheck: every check(...) of every test cell runs again outside the student's kernel (the student's
+#    solution cells in a fresh `python -I`, the judging and the trained-policy evaluation in another one, with no
+#    student code); that verdict is the grade, so monkeypatching course_lib in the kernel changes nothing.
+#  QuietStderr: library warnings and progress bars on stderr are dropped (nbgrader scores 0 a test cell with
+#    anything on stderr), line by line, like nbgrader's IgnorePattern.
+c.Autograde.autograde_preprocessors = [
+    Execute,
+    IsolatedRecheck,
+    QuietStderr,
+    ClearMetadataPreprocessor,
+    LimitOutput,
+    SaveAutoGrades,
+    AssignLatePenalties,
+    CheckCellMetadata,
+]
+c.IsolatedRecheck.produce_timeout = 300
+c.IsolatedRecheck.judge_timeout = 900
+c.IsolatedRecheck.cell_timeout = 60
+c.LimitOutput.max_lines = 200  # a cell that floods its output keeps its first lines in the feedback
+c.LimitOutput.max_length = 20000
+
+# Feedback: nbgrader 0.9 keeps hidden tests in the feedback; StripHiddenTests removes them (and the
+# tracebacks that would quote them).
+c.GenerateFeedback.preprocessors = [GetGrades, StripHiddenTests, CSSHTMLHeaderPreprocessor]

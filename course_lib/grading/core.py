@@ -1,0 +1,215 @@
+"""Checks: one behaviour of a student's code, compared with the reference on seeded cases.
+
+A check has three parts, kept apart so that the part that runs the student's
+code never decides the grade:
+
+- ``cases(**params)``: the inputs, generated from a seed (no student code);
+- ``produce(objs, cases)``: runs the student's objects (functions, classes)
+  on the cases and returns plain tensors (no judgement);
+- ``judge(cases, outputs)``: computes the reference on the same cases and
+  compares; raises :class:`CheckFailed` with a message that says what is
+  wrong.
+
+In a notebook, a test cell calls :func:`check`, which runs all three in the
+kernel (that is what nbgrader's Validate button and ``course check`` show).
+When an instructor autogrades, :mod:`course_lib.grading.isolated` runs them
+again in two fresh processes: ``produce`` on the student's solution cells
+only, ``judge`` with no student code at all; that verdict is the grade. So a
+student who monkeypatches ``course_lib`` or this module in the kernel
+changes only what they see, never their grade.
+
+``policy`` checks (trained-policy success rates) have no ``produce``: the
+judge loads the checkpoint file and evaluates it on the reference task, in a
+fresh interpreter (``python -I -m course_lib.grading.evaluate_policy``).
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import sys
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+__all__ = ["Check", "CheckFailed", "REGISTRY", "register", "check", "get", "quiet", "run_produce", "run_judge",
+           "PREAMBLES", "assignment_of"]
+
+
+class CheckFailed(AssertionError):
+    """A check found a difference from the reference. The message says what, and how to look."""
+
+
+@dataclass
+class Check:
+    """One graded behaviour."""
+
+    name: str  #: "ch02.reward_upright": assignment prefix, then the behaviour
+    behaviour: str  #: one line: what is checked (a test cell's first line says the same)
+    needs: tuple = ()  #: names the student defines (looked up in the notebook's namespace)
+    cases: Callable[..., dict] | None = None  #: params -> inputs (seeded; no student code)
+    produce: Callable[[dict, dict], dict] | None = None  #: (student objects, cases) -> outputs
+    judge: Callable[[dict, dict], str | None] | None = None  #: (cases, outputs) -> message, or raise CheckFailed
+    kind: str = "compare"  #: "compare" (produce + judge) or "policy" (judge only, on a checkpoint file)
+    defaults: dict = field(default_factory=dict)  #: default params
+
+
+REGISTRY: dict[str, Check] = {}
+
+#: The code that the grader runs before a notebook's solution cells, in a fresh
+#: process. Each chapter notebook's "imports" cell is exactly this code (a test
+#: checks it), so the solution cells see the same names in the kernel and in the
+#: fresh process.
+PREAMBLES: dict[str, str] = {}
+
+
+def register(chk: Check) -> Check:
+    if chk.name in REGISTRY:
+        raise ValueError(f"check {chk.name!r} is registered twice")
+    REGISTRY[chk.name] = chk
+    return chk
+
+
+def assignment_of(name: str) -> str:
+    """"ch02.reward_upright" -> "ch02"."""
+    return name.split(".", 1)[0]
+
+
+def _load_all() -> None:
+    # the chapters register their checks on import
+    from . import ch01, ch02  # noqa: F401
+
+
+def get(name: str) -> Check:
+    _load_all()
+    if name not in REGISTRY:
+        raise KeyError(f"unknown check {name!r}; known: {sorted(REGISTRY)}")
+    return REGISTRY[name]
+
+
+@contextlib.contextmanager
+def quiet():
+    """Run student code with its warnings and its stdout/stderr captured.
+
+    nbgrader scores a test cell 0 when anything reaches stderr; a library
+    warning or a student's debug print must not cost points, so whatever the
+    student's code writes while a check runs is captured here and summarised
+    on stdout (``log`` after the block).
+    """
+    out, err = io.StringIO(), io.StringIO()
+    log: dict = {"stdout": out, "stderr": err, "warnings": []}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                yield log
+            finally:
+                log["warnings"] = [f"{w.category.__name__}: {w.message}" for w in caught]
+
+
+def _summary(log: dict) -> str:
+    parts = []
+    for key in ("stdout", "stderr"):
+        text = log[key].getvalue()
+        if text.strip():
+            lines = text.splitlines()
+            parts.append(f"your code printed {len(lines)} line(s) to {key} (first: {lines[0][:120]!r})")
+    ws = list(dict.fromkeys(log["warnings"]))
+    if ws:
+        parts.append(f"{len(log['warnings'])} warning(s) (first: {ws[0][:200]})")
+    return "; ".join(parts)
+
+
+def describe_exception(e: BaseException) -> str:
+    """One line: ``ValueError: message`` (with the student's line, when there is one)."""
+    import traceback
+
+    where = ""
+    tb = traceback.extract_tb(e.__traceback__)
+    for fr in reversed(tb):
+        path = fr.filename.replace("\\", "/")
+        if "/course_lib/" in path or "site-packages/" in path or "/lib/python" in path:
+            continue
+        where = f" (in {fr.name}, line {fr.lineno}: {(fr.line or '').strip()[:100]})"
+        break
+    msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    return f"{type(e).__name__}: {msg}{where}" if msg else f"{type(e).__name__}{where}"
+
+
+def run_produce(chk: Check, objs: dict, params: dict) -> dict:
+    """Run the student's side of ``chk``. Never raises: an exception of the
+    student's code becomes ``{"error": "..."}`` in the outputs."""
+    cases = chk.cases(**params)
+    with quiet() as log:
+        try:
+            outputs = chk.produce(objs, cases)
+        except CheckFailed as e:  # found wrong before any comparison (e.g. not a tensor)
+            outputs = {"error": str(e), "failed": True}
+        except Exception as e:  # the student's code raised: that is the result
+            outputs = {"error": describe_exception(e)}
+    note = _summary(log)
+    if note:
+        outputs = dict(outputs)
+        outputs["note"] = note
+    return outputs
+
+
+def run_judge(chk: Check, params: dict, outputs: dict) -> str:
+    """Judge ``outputs``; return the pass message or raise :class:`CheckFailed`."""
+    if "error" in outputs:
+        if outputs.get("failed"):
+            raise CheckFailed(f"{chk.behaviour}: {outputs['error']}")
+        raise CheckFailed(f"{chk.behaviour}: your code raised {outputs['error']}")
+    cases = chk.cases(**params)
+    try:
+        msg = chk.judge(cases, outputs)
+    except CheckFailed as e:
+        raise CheckFailed(f"{chk.behaviour}: {e}") from None
+    return msg or ""
+
+
+def _lookup(chk: Check, namespace: dict) -> dict:
+    objs, missing = {}, []
+    for n in chk.needs:
+        if n in namespace:
+            objs[n] = namespace[n]
+        else:
+            missing.append(n)
+    if missing:
+        raise CheckFailed(f"{chk.behaviour}: {', '.join(missing)} is not defined; run the cell(s) that define "
+                          f"{'it' if len(missing) == 1 else 'them'} first (and check the spelling)")
+    return objs
+
+
+def check(name: str, namespace: dict | None = None, **params) -> None:
+    """Run the check ``name`` on what ``namespace`` (a notebook's ``globals()``) defines.
+
+    Prints ``PASS <behaviour>`` or raises :class:`CheckFailed` (an
+    AssertionError) that says what differs from the reference. ``params``
+    select the cases (``seed``, ``n``, ...; see the chapter's module).
+    """
+    __tracebackhide__ = True  # IPython: show the student the message, not our frames
+    chk = get(name)
+    p = {**chk.defaults, **params}
+    if chk.kind == "policy":
+        from .evaluate_policy import run_in_subprocess
+
+        result = run_in_subprocess(**{k: v for k, v in p.items() if k in ("checkpoint", "task", "episodes", "seed")})
+        try:
+            msg = chk.judge(p, result)
+        except CheckFailed as e:
+            raise CheckFailed(f"{chk.behaviour}: {e}") from None
+        print(f"PASS {chk.behaviour}" + (f" ({msg})" if msg else ""))
+        return
+    objs = _lookup(chk, namespace if namespace is not None else {})
+    outputs = run_produce(chk, objs, p)
+    note = outputs.get("note")
+    try:
+        msg = run_judge(chk, p, outputs)
+    except CheckFailed as e:
+        if note:
+            raise CheckFailed(f"{e} [{note}]") from None
+        raise CheckFailed(str(e)) from None
+    print(f"PASS {chk.behaviour}" + (f" ({msg})" if msg else ""))
+    if note:
+        print(f"  note: {note}")
+

@@ -1,0 +1,113 @@
+"""Evaluate a student's trained policy on the reference task, in a fresh interpreter.
+
+    python -I -m course_lib.grading.evaluate_policy cartpole_policy.pth --task cartpole --episodes 500 --seed 0
+
+prints one line of JSON::
+
+    {"ok": true, "success_rate": 0.998, "ci95": [0.989, 1.0], "episodes": 500, "mean_length": 499.6, ...}
+
+or ``{"ok": false, "error": "..."}`` (a missing or unreadable checkpoint, a
+policy for another observation size). The exit status is 0 either way: the
+result is the JSON, not the status.
+
+Why a separate process: whatever the student's notebook did to its own
+kernel (redefining ``course_lib.evaluate``, patching torch, changing the
+reference task's class) cannot reach a new interpreter started with ``-I``
+(no user site, no PYTHON* variables, no current directory on ``sys.path``)
+and a minimal environment. The checkpoint is loaded with
+``weights_only=True``, so the file itself cannot run code either.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+__all__ = ["evaluate_checkpoint", "run_in_subprocess", "clean_env", "main"]
+
+#: environment variables a fresh grading process keeps (everything else is dropped)
+KEEP_ENV = ("PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "SYSTEMROOT", "CUDA_VISIBLE_DEVICES")
+
+
+def clean_env(extra: dict | None = None) -> dict:
+    env = {k: os.environ[k] for k in KEEP_ENV if k in os.environ}
+    env.setdefault("PATH", os.defpath)
+    env["OMP_NUM_THREADS"] = env.get("OMP_NUM_THREADS", "1")
+    env["PYTHONHASHSEED"] = "0"
+    if extra:
+        env.update(extra)
+    return env
+
+
+def evaluate_checkpoint(checkpoint: str, task: str = "cartpole", episodes: int = 500, seed: int = 0,
+                        device: str = "cpu") -> dict:
+    """Load ``checkpoint`` and evaluate it on the registered reference ``task``. Returns a JSON-able dict."""
+    import torch
+
+    torch.set_num_threads(1)
+    from ..envs import TASKS
+    from ..rl import CheckpointError, evaluate, load_policy
+
+    if not os.path.exists(checkpoint):
+        return {"ok": False, "error": f"no checkpoint at {checkpoint}: run the training cell (it saves the policy "
+                f"there) before the tests", "checkpoint": checkpoint}
+    try:
+        policy = load_policy(checkpoint, device=device)
+    except (CheckpointError, FileNotFoundError, OSError) as e:
+        return {"ok": False, "error": str(e).splitlines()[0], "checkpoint": checkpoint}
+    ref = TASKS[task]({"num_envs": 1, "seed": 0})
+    if (policy.num_obs, policy.num_actions) != (ref.num_obs, ref.num_actions):
+        return {"ok": False, "checkpoint": checkpoint,
+                "error": f"the policy takes {policy.num_obs} observations and gives {policy.num_actions} action(s); "
+                         f"the reference {task} has {ref.num_obs} and {ref.num_actions}"}
+    trained_on = policy.task
+    policy.task = task  # evaluated on the reference task whatever task it was trained on
+    r = evaluate(task, policy, episodes=int(episodes), seed=int(seed), device=device)
+    return {"ok": True, "success_rate": r.success_rate, "ci95": list(r.ci95), "episodes": r.episodes,
+            "mean_length": r.mean_length, "mean_reward": r.mean_reward, "seed": r.seed, "task": task,
+            "trained_on": trained_on, "max_steps": int(getattr(ref, "max_episode_length", 500)),
+            "checkpoint": checkpoint}
+
+
+def run_in_subprocess(checkpoint: str, task: str = "cartpole", episodes: int = 500, seed: int = 0,
+                      cwd: str | None = None, timeout: float = 600.0, python: str | None = None) -> dict:
+    """Run :func:`evaluate_checkpoint` in ``python -I`` with a clean environment; return its JSON."""
+    cmd = [python or sys.executable, "-I", "-m", "course_lib.grading.evaluate_policy", os.fspath(checkpoint),
+           "--task", task, "--episodes", str(int(episodes)), "--seed", str(int(seed))]
+    try:
+        r = subprocess.run(cmd, cwd=cwd, env=clean_env(), capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"ok": False, "error": f"the evaluation took more than {timeout:.0f} s"}
+    for line in reversed(r.stdout.strip().splitlines()):
+        if line.startswith("{"):
+            try:
+                return json.loads(line)
+            except json.JSONDecodeError:
+                break
+    tail = (r.stderr.strip().splitlines() or ["no output"])[-1]
+    return {"ok": False, "error": f"the evaluation process failed (exit status {r.returncode}): {tail[:300]}"}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m course_lib.grading.evaluate_policy",
+                                description="Evaluate a checkpoint on the reference task; print JSON.")
+    p.add_argument("checkpoint")
+    p.add_argument("--task", default="cartpole")
+    p.add_argument("--episodes", type=int, default=500)
+    p.add_argument("--seed", type=int, default=0)
+    a = p.parse_args(argv)
+    import warnings
+
+    warnings.simplefilter("ignore")
+    try:
+        result = evaluate_checkpoint(a.checkpoint, a.task, a.episodes, a.seed)
+    except Exception as e:  # report, never crash without JSON
+        result = {"ok": False, "error": f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"}
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,457 @@
+"""The instructor's workflow around nbgrader: release, collect, autograde, feedback, export, package.
+
+Every step is an nbgrader command run with the course's configuration
+(``autograder/nbgrader_config.py``), in a course root that is
+``autograder/`` by default. ``course grade ...`` (see :mod:`.cli`) calls these
+functions; so can a script::
+
+    from course_lib.grading.instructor import Course
+    course = Course()                              # the repository's autograder/, solutions/, notebooks/
+    course.release("ch02_cartpole")
+    course.collect("ch02_cartpole", "submissions.zip")
+    course.autograde("ch02_cartpole")
+    course.feedback("ch02_cartpole")
+    course.export("grades.csv")
+    course.package(["ch01_setup", "ch02_cartpole"], "dist/students.zip")
+"""
+from __future__ import annotations
+
+import csv
+import datetime
+import fnmatch
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+
+__all__ = ["Course", "GradingError", "find_repo", "secret_lines", "find_leaks", "ASSIGNMENTS"]
+
+#: the course's assignments, in order
+ASSIGNMENTS = ["ch01_setup", "ch02_cartpole"]
+
+SOLUTION_BEGIN, SOLUTION_END = "### BEGIN SOLUTION", "### END SOLUTION"
+HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]*$")
+
+
+class GradingError(RuntimeError):
+    """A step of the workflow failed; the message says which and why."""
+
+
+def find_repo(start: str | None = None) -> str | None:
+    """The course repository: the first folder, from ``start`` (cwd) upwards, then course_lib's parent,
+    that holds ``autograder/nbgrader_config.py``."""
+    candidates = []
+    d = os.path.abspath(start or os.getcwd())
+    while True:
+        candidates.append(d)
+        parent = os.path.dirname(d)
+        if parent == d:
+            break
+        d = parent
+    candidates.append(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    for c in candidates:
+        if os.path.isfile(os.path.join(c, "autograder", "nbgrader_config.py")):
+            return c
+    return None
+
+
+# ------------------------------------------------------------------ leaks
+def _regions(source: str, begin: str, end: str):
+    inside, lines, outside = False, [], []
+    for line in source.split("\n"):
+        if begin in line:
+            inside = True
+        elif end in line:
+            inside = False
+        elif inside:
+            lines.append(line)
+        else:
+            outside.append(line)
+    return lines, outside
+
+
+def secret_lines(source_notebooks) -> set:
+    """Lines of solution and hidden-test regions that appear nowhere else in the source notebooks.
+
+    A student-visible file that contains one of them (stripped, 12+ characters) leaks a solution or a
+    hidden test.
+    """
+    import nbformat
+
+    secret, public = set(), set()
+    for path in source_notebooks:
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            src = cell.source
+            sol, rest = _regions(src, SOLUTION_BEGIN, SOLUTION_END)
+            hid, rest = _regions("\n".join(rest), HIDDEN_BEGIN, HIDDEN_END)
+            secret.update(ln.strip() for ln in sol + hid)
+            public.update(ln.strip() for ln in rest)
+    public_text = "\n".join(public)
+    return {s for s in secret - public if len(s) >= 12 and not s.startswith("#") and s not in public_text}
+
+
+def find_leaks(texts: dict, secrets: set) -> list:
+    """``texts``: {name: text}. Returns ``[(name, what), ...]`` for every leak found."""
+    leaks = []
+    for name, text in texts.items():
+        for marker in (SOLUTION_BEGIN, SOLUTION_END, HIDDEN_BEGIN, HIDDEN_END):
+            if marker in text:
+                leaks.append((name, marker))
+        lines = {ln.strip() for ln in text.replace("\\n", "\n").split("\n")}
+        for s in sorted(secrets):
+            if s in lines or (len(s) >= 30 and any(s in ln for ln in lines)):
+                leaks.append((name, s))
+    return leaks
+
+
+def _notebook_texts(path: str) -> str:
+    """A notebook's cell sources, one per line, as a student would see them."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    return "\n".join(c.source for c in nb.cells)
+
+
+# ------------------------------------------------------------------ the course
+class Course:
+    """An nbgrader course root with the course's configuration.
+
+    root: where submissions, autograded copies, feedback and ``gradebook.db``
+    go (default ``<repo>/autograder``). source / release: the solutions and the
+    student notebooks (default ``<repo>/solutions`` and ``<repo>/notebooks``).
+    cell_timeout: seconds one notebook cell may run (default: the config's, 300).
+    """
+
+    def __init__(self, root: str | None = None, source: str | None = None, release: str | None = None,
+                 repo: str | None = None, cell_timeout: int | None = None, log=None):
+        self.repo = repo or find_repo()
+        if self.repo is None:
+            raise GradingError("no course repository found (a folder with autograder/nbgrader_config.py): run "
+                               "`course grade` from the course's repository")
+        self.config_dir = os.path.join(self.repo, "autograder")
+        self.root = os.path.abspath(root or self.config_dir)
+        self.source = os.path.abspath(source or os.path.join(self.repo, "solutions"))
+        self.release_dir = os.path.abspath(release or os.path.join(self.repo, "notebooks"))
+        self.cell_timeout = cell_timeout
+        self.log = log or (lambda msg: print(msg, flush=True))
+        os.makedirs(self.root, exist_ok=True)
+
+    # -------------------------------------------------------------- running nbgrader
+    def env(self) -> dict:
+        from .kernel import kernel_installed, write_kernelspec
+
+        env = dict(os.environ, COURSE_GRADING_ROOT=self.root, COURSE_SOURCE_DIR=self.source,
+                   COURSE_RELEASE_DIR=self.release_dir, PYTHONUNBUFFERED="1")
+        # nbgrader runs `alembic` (its gradebook migrations) from PATH: this environment's bin/ first, also
+        # when the environment is not activated (make runs .venv/bin/python)
+        bindir = os.path.dirname(sys.executable)
+        env["PATH"] = bindir + os.pathsep + env.get("PATH", os.defpath)
+        if self.cell_timeout:
+            env["COURSE_CELL_TIMEOUT"] = str(int(self.cell_timeout))
+        if not kernel_installed():
+            # the course's kernel, for this run only (make lab installs it for good)
+            kdir = os.path.join(self.root, ".jupyter")
+            write_kernelspec(kdir)
+            env["JUPYTER_PATH"] = kdir + (os.pathsep + env["JUPYTER_PATH"] if env.get("JUPYTER_PATH") else "")
+        return env
+
+    def nbgrader(self, *args, check: bool = True, quiet: bool = False) -> subprocess.CompletedProcess:
+        cmd = [sys.executable, "-m", "nbgrader", *args]
+        r = subprocess.run(cmd, cwd=self.config_dir, env=self.env(), capture_output=True, text=True)
+        if not quiet:
+            for line in (r.stdout + r.stderr).splitlines():
+                if re.search(r"\[(\w+)\] (ERROR|WARNING|CRITICAL)|Traceback|Error", line) and "Kernel is running over TCP" not in line:
+                    self.log("  nbgrader: " + line.strip()[:300])
+        if check and r.returncode != 0:
+            tail = "\n".join((r.stdout + r.stderr).strip().splitlines()[-15:])
+            raise GradingError(f"`nbgrader {' '.join(args)}` failed (exit status {r.returncode}):\n{tail}")
+        return r
+
+    def assignments(self) -> list:
+        found = sorted(d for d in os.listdir(self.source) if os.path.isdir(os.path.join(self.source, d))
+                       and any(f.endswith(".ipynb") for f in os.listdir(os.path.join(self.source, d))))
+        order = {a: i for i, a in enumerate(ASSIGNMENTS)}
+        return sorted(found, key=lambda a: (order.get(a, 99), a))
+
+    def _check_assignment(self, assignment: str) -> None:
+        if assignment not in self.assignments():
+            raise GradingError(f"unknown assignment {assignment!r}; assignments in {self.source}: "
+                               f"{', '.join(self.assignments())}")
+
+    def source_notebooks(self, assignment: str) -> list:
+        d = os.path.join(self.source, assignment)
+        return sorted(os.path.join(d, f) for f in os.listdir(d) if f.endswith(".ipynb"))
+
+    # -------------------------------------------------------------- 1. release
+    def release(self, assignment: str) -> str:
+        """nbgrader generate_assignment: solutions/<a>/ -> notebooks/<a>/, then check it leaks nothing."""
+        self._check_assignment(assignment)
+        self.nbgrader("generate_assignment", assignment, "--force")
+        out = os.path.join(self.release_dir, assignment)
+        leaks = self.leaks_in(out, assignment)
+        if leaks:
+            raise GradingError(f"the release {out} leaks solutions or hidden tests: {leaks[:5]}")
+        self.log(f"released {assignment} -> {out}")
+        return out
+
+    def leaks_in(self, folder: str, assignment: str | None = None) -> list:
+        secrets = set()
+        for a in ([assignment] if assignment else self.assignments()):
+            secrets |= secret_lines(self.source_notebooks(a))
+        texts = {}
+        for dirpath, _, files in os.walk(folder):
+            for f in files:
+                p = os.path.join(dirpath, f)
+                texts[os.path.relpath(p, folder)] = _notebook_texts(p) if f.endswith(".ipynb") else \
+                    open(p, errors="replace").read()
+        return find_leaks(texts, secrets)
+
+    # -------------------------------------------------------------- 2. collect
+    def collect(self, assignment: str, archive: str) -> list:
+        """Unpack a zip of submissions into ``submitted/<student>/<assignment>/``; return the student ids.
+
+        Layouts accepted (what LMS exports and students' own zips look like):
+        ``<student>/<notebook>.ipynb``, ``<student>/<assignment>/<notebook>.ipynb`` and
+        ``<student>_<notebook>.ipynb`` (the student id is everything before ``_<notebook>``).
+        Only the assignment's notebooks are taken; anything else (checkpoints, runs/) is left out.
+        A notebook's time in the zip becomes nbgrader's submission timestamp.
+        """
+        self._check_assignment(assignment)
+        wanted = {os.path.basename(p) for p in self.source_notebooks(assignment)}
+        found: dict = {}
+        with zipfile.ZipFile(archive) as z:
+            for info in z.infolist():
+                if info.is_dir():
+                    continue
+                parts = [p for p in info.filename.replace("\\", "/").split("/") if p not in ("", ".")]
+                if any(p == ".." for p in parts) or not parts or parts[0] == "__MACOSX":
+                    continue
+                name = parts[-1]
+                student = None
+                if name in wanted and len(parts) >= 2:
+                    student = parts[-3] if len(parts) >= 3 and parts[-2] == assignment else parts[-2]
+                else:
+                    for w in wanted:
+                        if name.endswith("_" + w) and len(name) > len(w) + 1:
+                            student, name = name[: -len(w) - 1], w
+                if student is None:
+                    continue
+                if not STUDENT_ID.match(student):
+                    raise GradingError(f"{archive}: {info.filename}: {student!r} is not a usable student id "
+                                       f"(letters, digits, _ . @ + -)")
+                found.setdefault(student, []).append((info, name))
+        if not found:
+            raise GradingError(f"{archive} holds no {sorted(wanted)} in a <student>/ folder or as "
+                               f"<student>_<notebook>")
+        with zipfile.ZipFile(archive) as z:
+            for student, items in sorted(found.items()):
+                dest = os.path.join(self.root, "submitted", student, assignment)
+                os.makedirs(dest, exist_ok=True)
+                latest = None
+                for info, name in items:
+                    with z.open(info) as src, open(os.path.join(dest, name), "wb") as dst:
+                        shutil.copyfileobj(src, dst)
+                    t = datetime.datetime(*info.date_time)
+                    latest = t if latest is None or t > latest else latest
+                with open(os.path.join(dest, "timestamp.txt"), "w") as f:
+                    f.write(latest.strftime("%Y-%m-%d %H:%M:%S.%f") + " UTC")
+        self.log(f"collected {assignment} from {len(found)} student(s): {', '.join(sorted(found))}")
+        return sorted(found)
+
+    def submitted_students(self, assignment: str) -> list:
+        d = os.path.join(self.root, "submitted")
+        if not os.path.isdir(d):
+            return []
+        return sorted(s for s in os.listdir(d) if os.path.isdir(os.path.join(d, s, assignment)))
+
+    # -------------------------------------------------------------- 3. autograde
+    def autograde(self, assignment: str, students=None) -> list:
+        """nbgrader autograde (our pipeline: execute, re-check outside the kernel, save grades); return
+        :meth:`scores`. One failing or endless submission never stops the others."""
+        self._check_assignment(assignment)
+        self._ensure_in_gradebook(assignment)
+        only = bool(students)
+        students = list(students) if students else self.submitted_students(assignment)
+        if not students:
+            raise GradingError(f"no submissions of {assignment} in {os.path.join(self.root, 'submitted')}: run "
+                               f"`course grade collect {assignment} ZIP` first")
+        # one nbgrader run: it grades the submissions one after the other, each in a fresh kernel, and goes
+        # on past a submission that fails (cells that raise or time out are part of a normal grade)
+        runs = [[f"--student={s}"] for s in students] if only else [[]]
+        for extra in runs:
+            r = self.nbgrader("autograde", assignment, "--force", *extra, check=False)
+            if r.returncode != 0:
+                self.log(f"  nbgrader autograde reported errors (exit status {r.returncode}); see above")
+        scores = self.scores(assignment)
+        graded = {row["student"] for row in scores if row["graded"]}
+        missing = [s for s in students if s not in graded]
+        if missing:
+            raise GradingError(f"no grade recorded for {', '.join(missing)} ({assignment})")
+        return scores
+
+    def _ensure_in_gradebook(self, assignment: str) -> None:
+        """The gradebook must know the assignment's source notebooks (generate_assignment records them)."""
+        from nbgrader.api import Gradebook, MissingEntry
+
+        db = f"sqlite:///{os.path.join(self.root, 'gradebook.db')}"
+        with Gradebook(db, "gpu-rl-robots") as gb:
+            try:
+                a = gb.find_assignment(assignment)
+                known = bool(a.notebooks)
+            except MissingEntry:
+                known = False
+        if not known:
+            # record the assignment without touching the committed release: generate it into a scratch folder
+            with tempfile.TemporaryDirectory() as tmp:
+                scratch = Course(self.root, self.source, tmp, self.repo, self.cell_timeout, self.log)
+                scratch.nbgrader("generate_assignment", assignment, "--force")
+
+    def scores(self, assignment: str) -> list:
+        """One row per submission: student, score, max_score, graded, and per test cell (grade_id: score)."""
+        from nbgrader.api import Gradebook, MissingEntry
+
+        rows = []
+        db = f"sqlite:///{os.path.join(self.root, 'gradebook.db')}"
+        with Gradebook(db, "gpu-rl-robots") as gb:
+            try:
+                a = gb.find_assignment(assignment)
+            except MissingEntry:
+                return rows
+            for sub in a.submissions:
+                cells, graded = {}, True
+                for nb in sub.notebooks:
+                    for g in nb.grades:
+                        if g.auto_score is None and g.manual_score is None:
+                            graded = False
+                        cells[g.name] = g.score
+                rows.append({"student": sub.student.id, "score": sub.score, "max_score": sub.max_score,
+                             "graded": graded and bool(cells), "cells": cells})
+        return sorted(rows, key=lambda r: r["student"])
+
+    # -------------------------------------------------------------- 4. feedback
+    def feedback(self, assignment: str, students=None) -> list:
+        """nbgrader generate_feedback (hidden tests removed); return the HTML files, checked for leaks."""
+        self._check_assignment(assignment)
+        args = ["generate_feedback", assignment, "--force"]
+        for s in students or []:
+            args.append(f"--student={s}")
+        self.nbgrader(*args)
+        out = []
+        fb = os.path.join(self.root, "feedback")
+        for s in (students or self.submitted_students(assignment)):
+            d = os.path.join(fb, s, assignment)
+            if os.path.isdir(d):
+                out += [os.path.join(d, f) for f in sorted(os.listdir(d)) if f.endswith(".html")]
+        secrets = secret_lines(self.source_notebooks(assignment))
+        hidden_only = {s for s in secrets if s in _hidden_lines(self.source_notebooks(assignment))}
+        for path in out:
+            leaks = find_leaks({path: open(path, errors="replace").read()}, hidden_only)
+            leaks = [lk for lk in leaks if lk[1] not in (SOLUTION_BEGIN, SOLUTION_END)]
+            if leaks:
+                raise GradingError(f"feedback {path} shows hidden tests: {leaks[:3]}")
+        self.log(f"feedback for {assignment}: {len(out)} file(s) in {fb}")
+        return out
+
+    # -------------------------------------------------------------- 5. export
+    def export(self, path: str = "grades.csv") -> str:
+        """nbgrader export: one CSV row per student and assignment (0 for a missing submission)."""
+        path = os.path.abspath(path)
+        self.nbgrader("export", f"--to={path}")
+        with open(path) as f:
+            n = sum(1 for _ in csv.DictReader(f))
+        self.log(f"exported {n} row(s) to {path}")
+        return path
+
+    def add_students(self, roster: str) -> list:
+        """Import a roster CSV (columns: id, and optionally first_name, last_name, email) into the gradebook,
+        so that the export has a row for every student, submitted or not."""
+        self.nbgrader("db", "student", "import", os.path.abspath(roster))
+        with open(roster) as f:
+            return [row["id"] for row in csv.DictReader(f)]
+
+    # -------------------------------------------------------------- 6. package
+    def package(self, assignments=None, out: str = "dist/course_students.zip") -> str:
+        """A zip for students: the released notebooks, a README and the Validate settings; checked to
+        contain no solution and no hidden test. Release first (``course grade release``)."""
+        assignments = list(assignments or self.assignments())
+        out = os.path.abspath(out)
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        files = {}
+        for a in assignments:
+            self._check_assignment(a)
+            d = os.path.join(self.release_dir, a)
+            if not os.path.isdir(d):
+                raise GradingError(f"{a} is not released ({d} is missing): run `course grade release {a}`")
+            for dirpath, dirnames, names in os.walk(d):
+                dirnames[:] = [n for n in dirnames if not _ignored(n)]
+                for n in names:
+                    if not _ignored(n):
+                        p = os.path.join(dirpath, n)
+                        files[os.path.join(a, os.path.relpath(p, d))] = p
+        readme = STUDENT_README.format(assignments="\n".join(f"- `{a}/`" for a in assignments))
+        texts = {rel: (_notebook_texts(p) if p.endswith(".ipynb") else open(p, errors="replace").read())
+                 for rel, p in files.items()}
+        texts["README.md"] = readme
+        texts["nbgrader_config.py"] = STUDENT_NBGRADER_CONFIG
+        secrets = set()
+        for a in assignments:
+            secrets |= secret_lines(self.source_notebooks(a))
+        leaks = find_leaks(texts, secrets)
+        if leaks:
+            raise GradingError(f"the student package would leak solutions or hidden tests: {leaks[:5]}")
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+            for rel, p in sorted(files.items()):
+                z.write(p, os.path.join("course", rel))
+            z.writestr("course/README.md", readme)
+            z.writestr("course/nbgrader_config.py", STUDENT_NBGRADER_CONFIG)
+        self.log(f"student package: {out} ({len(files)} file(s) from {', '.join(assignments)})")
+        return out
+
+
+def _ignored(name: str) -> bool:
+    return any(fnmatch.fnmatch(name, pat) for pat in (".ipynb_checkpoints", "*.pyc", "__pycache__", "runs", "*.pth",
+                                                      ".DS_Store", "feedback"))
+
+
+def _hidden_lines(paths) -> set:
+    import nbformat
+
+    out = set()
+    for p in paths:
+        for cell in nbformat.read(p, as_version=4).cells:
+            hid, _ = _regions(cell.source, HIDDEN_BEGIN, HIDDEN_END)
+            out.update(ln.strip() for ln in hid)
+    return out
+
+
+STUDENT_README = """# GPU-parallel reinforcement learning for robots: your notebooks
+
+{assignments}
+
+1. Install the course library in a Python 3.10+ environment: `pip install "course_lib[lab]"` (or, from the
+   course's repository, `make lab`), then `python -m course_lib.grading.kernel` to add the kernel
+   "Python 3 (GPU RL course)".
+2. Start JupyterLab in this folder (`jupyter lab`) so that the Validate button uses `nbgrader_config.py`.
+3. Fill in the cells that say `YOUR CODE HERE`; check with the Validate button, or in a terminal with
+   `course check ch02_cartpole/ch02_cartpole.ipynb`.
+4. Hand in the `.ipynb` files (your instructor says where). Test cells are restored before grading, and your
+   solution cells are graded on their own in a fresh Python process: keep your code in them.
+"""
+
+STUDENT_NBGRADER_CONFIG = """# Settings for nbgrader's Validate button (start `jupyter lab` in this folder).
+c = get_config()  # noqa: F821
+c.Execute.timeout = 300  # seconds per cell: chapter 2 trains a policy in one cell
+c.Execute.interrupt_on_timeout = True
+c.Execute.kernel_name = "gpu-rl-course"
+"""
+
+
+def write_json(path: str, data) -> None:  # pragma: no cover - convenience for scripts
+    with open(path, "w") as f:
+        json.dump(data, f, indent=1)

@@ -1,0 +1,144 @@
+"""nbgrader preprocessors of the course (configured in ``autograder/nbgrader_config.py``).
+
+- :class:`IsolatedRecheck` (autograde, right after ``Execute``): re-runs every
+  ``check(...)`` of every test cell outside the student's kernel (see
+  :mod:`course_lib.grading.isolated`) and makes that the cell's result.
+- :class:`StripHiddenTests` (generate_feedback): removes hidden test regions
+  from the feedback, and the tracebacks that would quote them.
+- :class:`QuietStderr` (autograde, after ``IsolatedRecheck``): drops what the
+  libraries write to stderr (warnings, progress bars) from every cell, so
+  that nbgrader, which scores 0 a test cell with any stderr, does not take
+  points for a library's warning.
+"""
+from __future__ import annotations
+
+import re
+
+from nbformat.notebooknode import NotebookNode, from_dict
+from traitlets import Bool, Integer, Unicode
+
+from nbgrader.preprocessors import NbGraderPreprocessor
+
+__all__ = ["IsolatedRecheck", "StripHiddenTests", "QuietStderr", "apply_verdict", "LIBRARY_STDERR"]
+
+#: what libraries write to stderr: Python warnings (``file:line: XWarning: ...`` and the
+#: source line that follows), tqdm progress bars, PyTorch / rl-games notices.
+LIBRARY_STDERR = (r"(Warning: |warnings\.warn\(|^\s*\d+%\|| it/s\]|\[W\d+ |UserWarning|DeprecationWarning|"
+                  r"FutureWarning|RuntimeWarning|ListingWarning)")
+
+
+def _is_grade(cell) -> bool:
+    return bool(cell.get("metadata", {}).get("nbgrader", {}).get("grade"))
+
+
+def apply_verdict(cell, ok: bool, messages: list, note: str = "") -> None:
+    """Make the fresh-process verdict the cell's result (nbgrader reads it from the outputs)."""
+    kernel_failed = any(o.get("output_type") == "error" or (o.get("output_type") == "stream" and o.get("name") == "stderr")
+                        for o in cell.get("outputs", []))
+    kept = [o for o in cell.get("outputs", []) if o.get("output_type") != "error"
+            and not (o.get("output_type") == "stream" and o.get("name") == "stderr")
+            and o.get("output_type") != "execute_result"]
+    lines = ["Graded again in a fresh Python process (your solution cells only):"]
+    if ok != (not kernel_failed):
+        lines.append("  note: in your notebook's kernel this test " + ("failed" if kernel_failed else "passed")
+                     + "; the grade comes from the fresh process.")
+    if note:
+        lines.append(f"  note: {note}")
+    passed = [m for m in messages if m.startswith("PASS")]
+    lines += [f"  {m}" for m in passed]
+    kept.append(from_dict({"output_type": "stream", "name": "stdout", "text": "\n".join(lines) + "\n"}))
+    if not ok:
+        failed = [m for m in messages if not m.startswith("PASS")]
+        evalue = "\n".join(failed)
+        kept.append(from_dict({"output_type": "error", "ename": "AssertionError", "evalue": evalue,
+                               "traceback": [f"AssertionError: {m}" for m in failed]}))
+    cell["outputs"] = kept
+
+
+class IsolatedRecheck(NbGraderPreprocessor):
+    """Grade every ``check(...)`` test cell from fresh processes, not from the student's kernel."""
+
+    enabled = Bool(True, help="Re-run the checks outside the kernel; their verdict is the grade.").tag(config=True)
+    produce_timeout = Integer(300, help="Seconds for the process that runs the solution cells and the student "
+                              "side of every check.").tag(config=True)
+    judge_timeout = Integer(900, help="Seconds for the process that judges (trained policies included).").tag(config=True)
+    cell_timeout = Integer(60, help="Seconds for each solution cell and each check in the fresh process.").tag(config=True)
+
+    def preprocess(self, nb: NotebookNode, resources: dict):
+        from .isolated import recheck
+
+        path = (resources.get("metadata") or {}).get("path") or "."
+        try:
+            result = recheck(nb, path, produce_timeout=self.produce_timeout, judge_timeout=self.judge_timeout,
+                             cell_timeout=self.cell_timeout)
+        except Exception as e:  # a grader bug: fail loudly in the log, keep the kernel's results
+            self.log.error("IsolatedRecheck failed on %s: %s", path, e)
+            raise
+        if result is None:
+            return nb, resources
+        self.log.info("IsolatedRecheck: %d check(s) re-run in %.1f s", len(result.verdicts), result.seconds)
+        for i, cell in enumerate(nb.cells):
+            if not _is_grade(cell) or cell.cell_type != "code":
+                continue
+            v = result.cell_verdict(i)
+            if v is None:
+                continue
+            ok, messages = v
+            note = ""
+            if not ok and result.cell_errors:
+                errs = [e for e in result.cell_errors if e.get("index", -1) >= 0]
+                if errs:
+                    note = f"a solution cell raised {errs[0]['error']}"
+            apply_verdict(cell, ok, messages, note)
+        return nb, resources
+
+
+class StripHiddenTests(NbGraderPreprocessor):
+    """Feedback without hidden tests: their source, and the traceback lines that would quote it."""
+
+    begin_delimiter = Unicode("BEGIN HIDDEN TESTS").tag(config=True)
+    end_delimiter = Unicode("END HIDDEN TESTS").tag(config=True)
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type != "code" or self.begin_delimiter not in cell.source:
+            return cell, resources
+        lines, keep, inside = cell.source.split("\n"), [], False
+        for line in lines:
+            if self.begin_delimiter in line:
+                inside = True
+            elif self.end_delimiter in line:
+                inside = False
+            elif not inside:
+                keep.append(line)
+        cell.source = "\n".join(keep).rstrip() + "\n"
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                # IPython's traceback quotes the lines around the failing one: keep the message only
+                out["traceback"] = [f"{out.get('ename', 'Error')}: {out.get('evalue', '')}"]
+        return cell, resources
+
+
+class QuietStderr(NbGraderPreprocessor):
+    """Drop library noise on stderr (a superset of nbgrader's IgnorePattern: line by line, not whole outputs)."""
+
+    enabled = Bool(True).tag(config=True)
+    pattern = Unicode(LIBRARY_STDERR, help="Regular expression of stderr lines to drop.").tag(config=True)
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type != "code":
+            return cell, resources
+        rx = re.compile(self.pattern)
+        outs = []
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream" and out.get("name") == "stderr":
+                text = "".join(out.get("text", ""))
+                lines = [ln for ln in text.splitlines(keepends=True) if not rx.search(ln)]
+                # a warning's second line is the source line it points at: drop indented lines left alone
+                if lines and all(ln.startswith("  ") or not ln.strip() for ln in lines):
+                    lines = []
+                if not "".join(lines).strip():
+                    continue
+                out["text"] = "".join(lines)
+            outs.append(out)
+        cell["outputs"] = outs
+        return cell, resources
