@@ -17,8 +17,9 @@ What is measured, per task:
   (environment creation, rl-games set-up, rollouts and updates) up to the
   first evaluation at or above X %. It is an upper bound, to within one
   evaluation interval;
-- ``from_launch_s``: the same, plus the time from the script's start (Python
-  imports, torch) to the start of training;
+- "from launch": the same, plus the script's start-up (Python imports,
+  torch, CUDA initialisation), counted once per task as if each task ran
+  alone (``start_from_launch_s`` in the JSON);
 - FPS: environment steps per second across all environments over the whole
   run (rollouts and PPO updates), and the split between the time inside the
   task's ``step`` (simulation, rewards, resets) and rl-games' PPO update.
@@ -89,7 +90,7 @@ def _machine(device: str) -> dict:
     return info
 
 
-def run_task(task: str, args, device: str, runs_dir: str) -> dict:
+def run_task(task: str, args, device: str, runs_dir: str, launch_s: float) -> dict:
     cfg = load_config(args.config.get(task) if args.config else None, task=task).to_dict()
     for item in args.set or []:
         key, _, val = item.partition("=")
@@ -101,7 +102,7 @@ def run_task(task: str, args, device: str, runs_dir: str) -> dict:
     evals, reached = [], {}
     # The evaluation environment is built before the clock starts (not part of training).
     eval_env = course_lib.make(task, num_envs=min(args.episodes, 1024), seed=args.eval_seed, device=device)
-    t_start_from_launch = time.perf_counter() - T_LAUNCH
+    t_start_from_launch = launch_s  # the script's start-up (imports), as if this task ran alone
 
     def callback(obs, it):
         if it % every and it < obs.algo.max_epochs:
@@ -215,9 +216,10 @@ def main(argv=None) -> int:
     machine = _machine(device)
     runs_dir = args.runs_dir or tempfile.mkdtemp(prefix="train_time_")
     rows = []
+    launch_s = time.perf_counter() - T_LAUNCH  # imports and set-up before any training
     for task in args.tasks:
         print(f"== {task} on {device}", flush=True)
-        rows.append(run_task(task, args, device, runs_dir))
+        rows.append(run_task(task, args, device, runs_dir, launch_s))
     machine["loadavg_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     print()
     print(table(rows))
