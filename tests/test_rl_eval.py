@@ -179,3 +179,12 @@ def test_gymnasium_vector_adapter():
     t = CourseVectorEnv("franka_reach", num_envs=4, seed=0, tensors=True)
     obs, _ = t.reset()
     assert torch.is_tensor(obs) and obs.shape == (4, 17)
+
+
+def test_stable_baselines3_adapter():
+    sb3 = pytest.importorskip("stable_baselines3")
+    from course_lib.rl.gym_adapter import to_sb3
+
+    venv = to_sb3(CourseVectorEnv("cartpole", num_envs=16, seed=0))
+    assert isinstance(venv, sb3.common.vec_env.VecEnv)
+    sb3.PPO("MlpPolicy", venv, n_steps=32, batch_size=256, device="cpu", seed=0).learn(1024)

@@ -152,3 +152,17 @@ def test_training_a_task_instance(tmp_path):
     res = course_lib.train(env, iterations=2, runs_dir=str(tmp_path), progress=False, out=open(os.devnull, "w"))
     assert res.task == "cartpole" and res.iterations == 2
     assert course_lib.load_policy(res.checkpoint).task == "cartpole"
+
+
+def test_training_the_chapters_listing(tmp_path):
+    """A student's copy of the chapter's FrankaReachTask listing trains (its step returns `{}`: no
+    time-outs, said once), and its policy can be graded on the reference task."""
+    from tests.listings.chapter_franka_reach import FrankaReachTask
+
+    with pytest.warns(UserWarning, match="time_outs"):
+        res = course_lib.train(FrankaReachTask, num_envs=16, iterations=2, runs_dir=str(tmp_path),
+                               progress=False, out=open(os.devnull, "w"))
+    policy = course_lib.load_policy(res.checkpoint, task="franka_reach")
+    assert policy.task == "FrankaReachTask" and policy.metadata["reference_task"] == "franka_reach"
+    r = course_lib.evaluate("franka_reach", policy, episodes=4, seed=0)
+    assert r.episodes == 4

@@ -81,7 +81,8 @@ def _task_name(env) -> str | None:
 def _check_compatible(policy, env, task_name):
     if not isinstance(policy, Policy):
         return
-    if policy.task is not None and task_name is not None and policy.task != task_name:
+    ref = policy.metadata.get("reference_task")
+    if policy.task is not None and task_name is not None and task_name not in (policy.task, ref):
         raise CheckpointError(f"the policy was trained for task {policy.task!r}"
                               f"{' (' + policy.metadata['checkpoint'] + ')' if policy.metadata.get('checkpoint') else ''}"
                               f", not {task_name!r}")

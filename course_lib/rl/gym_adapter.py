@@ -136,7 +136,8 @@ def to_sb3(envs: CourseVectorEnv):
             pass
 
         def get_attr(self, attr_name, indices=None):
-            return [getattr(self.venv.env, attr_name)] * len(self._get_indices(indices))
+            owner = self.venv if hasattr(self.venv, attr_name) else self.venv.env
+            return [getattr(owner, attr_name)] * len(self._get_indices(indices))
 
         def set_attr(self, attr_name, value, indices=None):
             setattr(self.venv.env, attr_name, value)

@@ -171,7 +171,7 @@ def load_policy(checkpoint, device="cpu", task: str | None = None, num_obs: int 
     state, path = load_checkpoint(checkpoint)
     meta = dict(state["course"])
     meta["checkpoint"] = path
-    if task is not None and task != meta["task"]:
+    if task is not None and task not in (meta["task"], meta.get("reference_task")):
         raise CheckpointError(f"{path} is a policy for task {meta['task']!r}, not {task!r}")
     if num_obs is not None and int(num_obs) != int(meta["num_obs"]):
         raise CheckpointError(f"{path} was trained on {meta['num_obs']} observations ({meta['task']}), "

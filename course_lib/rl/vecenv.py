@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from typing import Callable
 
 import torch
@@ -37,6 +38,7 @@ class RLGPUEnv(IVecEnv):
                              f"{self.env.num_envs}; they must match")
         #: seconds spent inside the task's step (physics, rewards, resets), for the env/update split
         self.step_seconds = 0.0
+        self._warned = False
         # On CUDA the clock waits for the GPU (one synchronisation per step, as rl-games' own
         # `dones.nonzero()` already makes); COURSE_RL_SYNC_TIMING=0 times the CPU side only.
         self._sync = self.env.device.type == "cuda" and os.environ.get("COURSE_RL_SYNC_TIMING", "1") != "0"
@@ -45,9 +47,16 @@ class RLGPUEnv(IVecEnv):
     def step(self, actions: torch.Tensor):
         t0 = time.perf_counter()
         obs, rew, resets, extras = self.env.step(actions)
-        if "time_outs" not in extras:
-            raise ValueError(f"{type(self.env).__name__}.step must return extras['time_outs'] "
-                             f"(rl-games' value_bootstrap needs it)")
+        if not isinstance(extras, dict) or "time_outs" not in extras:
+            # The chapter's listing returns `{}`: train anyway, without the time-out bootstrap, and say so.
+            if not self._warned:
+                self._warned = True
+                warnings.warn(f"{type(self.env).__name__}.step returned no extras['time_outs']: episodes cut by "
+                              f"the time limit are treated as failures (no value bootstrap). Fix: return "
+                              f"{{'time_outs': <(num_envs,) bool tensor>}} as the 4th value of step "
+                              f"(VecEnvBase.step does)", UserWarning, stacklevel=2)
+            extras = dict(extras or {})
+            extras["time_outs"] = torch.zeros(self.env.num_envs, dtype=torch.bool, device=self.env.device)
         # The task reuses its buffers in the next step: hand rl-games copies.
         out = obs.clone(), rew.clone(), resets.clone(), extras
         if self._sync:
