@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 __all__ = ["Check", "CheckFailed", "REGISTRY", "register", "check", "get", "quiet", "run_produce", "run_judge",
-           "PREAMBLES", "assignment_of"]
+           "PREAMBLES", "assignment_of", "label"]
 
 
 class CheckFailed(AssertionError):
@@ -157,14 +157,19 @@ def run_judge(chk: Check, params: dict, outputs: dict) -> str:
     """Judge ``outputs``; return the pass message or raise :class:`CheckFailed`."""
     if "error" in outputs:
         if outputs.get("failed"):
-            raise CheckFailed(f"{chk.behaviour}: {outputs['error']}")
-        raise CheckFailed(f"{chk.behaviour}: your code raised {outputs['error']}")
+            raise CheckFailed(f"{label(chk, params)}: {outputs['error']}")
+        raise CheckFailed(f"{label(chk, params)}: your code raised {outputs['error']}")
     cases = chk.cases(**params)
     try:
         msg = chk.judge(cases, outputs)
     except CheckFailed as e:
-        raise CheckFailed(f"{chk.behaviour}: {e}") from None
+        raise CheckFailed(f"{label(chk, params)}: {e}") from None
     return msg or ""
+
+
+def label(chk: Check, params: dict) -> str:
+    """The behaviour, marked when the cases are hidden ones."""
+    return ("[hidden cases] " if params.get("hidden") else "") + chk.behaviour
 
 
 def _lookup(chk: Check, namespace: dict) -> dict:
@@ -197,8 +202,8 @@ def check(name: str, namespace: dict | None = None, **params) -> None:
         try:
             msg = chk.judge(p, result)
         except CheckFailed as e:
-            raise CheckFailed(f"{chk.behaviour}: {e}") from None
-        print(f"PASS {chk.behaviour}" + (f" ({msg})" if msg else ""))
+            raise CheckFailed(f"{label(chk, p)}: {e}") from None
+        print(f"PASS {label(chk, p)}" + (f" ({msg})" if msg else ""))
         return
     objs = _lookup(chk, namespace if namespace is not None else {})
     outputs = run_produce(chk, objs, p)
@@ -209,7 +214,7 @@ def check(name: str, namespace: dict | None = None, **params) -> None:
         if note:
             raise CheckFailed(f"{e} [{note}]") from None
         raise CheckFailed(str(e)) from None
-    print(f"PASS {chk.behaviour}" + (f" ({msg})" if msg else ""))
+    print(f"PASS {label(chk, p)}" + (f" ({msg})" if msg else ""))
     if note:
         print(f"  note: {note}")
 

@@ -223,7 +223,7 @@ def judge_main(request_path: str, produced_path: str | None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    from .core import CheckFailed, get, run_judge
+    from .core import CheckFailed, get, label, run_judge
     from .evaluate_policy import evaluate_checkpoint
 
     with open(request_path) as f:
@@ -249,21 +249,21 @@ def judge_main(request_path: str, produced_path: str | None) -> int:
                 try:
                     msg = chk.judge(p, result)
                 except CheckFailed as e:
-                    raise CheckFailed(f"{chk.behaviour}: {e}") from None
+                    raise CheckFailed(f"{label(chk, p)}: {e}") from None
             else:
                 if produce_error:
-                    raise CheckFailed(f"{chk.behaviour}: your solution cells could not be run in a fresh process: "
-                                      f"{produce_error}")
+                    raise CheckFailed(f"{label(chk, c['params'])}: your solution cells could not be run in a "
+                                      f"fresh process: {produce_error}")
                 msg = run_judge(chk, c["params"], _plain(results.get(c["id"])))
-            verdicts[c["id"]] = {"ok": True, "message": f"PASS {chk.behaviour}" + (f" ({msg})" if msg else "")}
+            verdicts[c["id"]] = {"ok": True, "message": f"PASS {label(chk, c['params'])}" + (f" ({msg})" if msg else "")}
         except CheckFailed as e:
             verdicts[c["id"]] = {"ok": False, "message": str(e)}
         except Exception as e:  # noqa: BLE001 - a bug in a check must not lose the other verdicts
             from .core import describe_exception
 
             what = "hidden test" if hidden else c["name"]
-            verdicts[c["id"]] = {"ok": False, "message": f"{chk.behaviour}: the {what} could not judge your "
-                                                         f"result ({describe_exception(e)})"}
+            verdicts[c["id"]] = {"ok": False, "message": f"{label(chk, c['params'])}: the {what} could not judge "
+                                                         f"your result ({describe_exception(e)})"}
     cells = produced.get("cells", []) if isinstance(produced.get("cells", []), list) else []
     print(json.dumps({"verdicts": verdicts, "cell_errors": cells, "produce_error": produce_error}))
     return 0

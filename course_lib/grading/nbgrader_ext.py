@@ -38,7 +38,7 @@ def apply_verdict(cell, ok: bool, messages: list, note: str = "") -> None:
     kept = [o for o in cell.get("outputs", []) if o.get("output_type") != "error"
             and not (o.get("output_type") == "stream" and o.get("name") == "stderr")
             and o.get("output_type") != "execute_result"]
-    lines = ["Graded again in a fresh Python process (your solution cells only):"]
+    lines = ["Graded outside your notebook's kernel (your solution cells and the reference, in fresh Python processes):"]
     if ok != (not kernel_failed):
         lines.append("  note: in your notebook's kernel this test " + ("failed" if kernel_failed else "passed")
                      + "; the grade comes from the fresh process.")

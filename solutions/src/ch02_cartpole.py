@@ -199,22 +199,27 @@ print(evaluation)
 # %% [markdown]
 # ## Watch it
 #
-# Four environments of the reference task driven by your policy; the animation shows the first. Press play.
+# Three environments of the reference task driven by your policy (`course_lib.viz` records and animates them).
+# Press play.
 
 # %%
-from course_lib.grading.viz import cartpole_animation, rollout
+from IPython.display import HTML
 
-trajectory = rollout("runs/cartpole_policy.pth", num_envs=4, steps=300, seed=1)  # (301, 4, 2): x, theta
-cartpole_animation(trajectory[:, 0], every=3)
+from course_lib.viz import animate_rollout, record_rollout, to_html
+
+policy = course_lib.load_policy("runs/cartpole_policy.pth")
+reference = course_lib.make("cartpole", num_envs=4, device="cpu", seed=1)
+rollout = record_rollout(reference, policy, steps=300, envs=(0, 1, 2), reset=True)
+HTML(to_html(animate_rollout(rollout, max_frames=100)))
 
 # %%
 import matplotlib.pyplot as plt
 
-t = torch.arange(len(trajectory)) / 60.0
+t = torch.arange(rollout.q.shape[0]) * rollout.dt
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 2.8))
-ax1.plot(t, trajectory[:, :, 0])
+ax1.plot(t, rollout.q[:, :, 0])
 ax1.set(xlabel="time (s)", ylabel="cart position x (m)")
-ax2.plot(t, torch.rad2deg(trajectory[:, :, 1]))
+ax2.plot(t, torch.rad2deg(torch.as_tensor(rollout.q[:, :, 1])))
 ax2.axhline(12, ls=":", c="k")
 ax2.axhline(-12, ls=":", c="k")
 ax2.set(xlabel="time (s)", ylabel="pole angle (deg)")

@@ -1,0 +1,121 @@
+"""Calibrate chapter 2's policy test: does the reference solution pass on 20 of 20 seeds within the CPU budget?
+
+    python benchmarks/calibrate_ch02.py                   # 20 seeds, the notebook's budget and half of it
+    python benchmarks/calibrate_ch02.py --seeds 5 --budgets 100
+
+For each training seed it takes the solution notebook's own ``CartpoleTask``
+(the solution cell of ``solutions/ch02_cartpole/ch02_cartpole.ipynb``, run
+as the grader runs it), trains it with the notebook's budget (256
+environments, 100 iterations on the CPU), and evaluates the final policy the
+way the test cell does: ``python -I -m course_lib.grading.evaluate_policy``
+on the reference task, 500 episodes, with the visible seed (0) and the hidden
+one. A seed passes when both success rates reach the threshold (90 %).
+Half the budget (50 iterations) is run too, to show the margin.
+
+Prints a table and writes ``benchmarks/out/calibrate_ch02.json`` and the
+Markdown section ``benchmarks/out/calibrate_ch02.md`` (for RESULTS.md).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if __package__ in (None, ""):
+    sys.path.insert(0, ROOT)
+
+import nbformat  # noqa: E402
+import torch  # noqa: E402
+
+import course_lib  # noqa: E402
+from course_lib.grading.ch02 import PREAMBLES  # noqa: E402
+from course_lib.grading.evaluate_policy import run_in_subprocess  # noqa: E402
+from course_lib.rl.config import default_config_path  # noqa: E402
+
+NOTEBOOK = os.path.join(ROOT, "solutions", "ch02_cartpole", "ch02_cartpole.ipynb")
+THRESHOLD = 0.9
+EVAL_SEEDS = (0, 9127)  # the test cell's visible and hidden evaluation seeds
+EPISODES = 500
+
+
+def solution_class():
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    src = next(c.source for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "cartpole_task")
+    ns = {"__name__": "__main__"}
+    exec(compile(PREAMBLES["ch02"] + "\n" + src, "<solution cell>", "exec"), ns)
+    return ns["CartpoleTask"]
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", type=int, default=20)
+    p.add_argument("--budgets", type=int, nargs="+", default=[100, 50], help="iterations (the notebook: 100)")
+    p.add_argument("--num-envs", type=int, default=256)
+    p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "out", "calibrate_ch02.json"))
+    a = p.parse_args(argv)
+    cls = solution_class()
+    rows = []
+    machine = {"host": platform.node(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
+               "python": platform.python_version(), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+               "loadavg_start": list(os.getloadavg())}
+    os.makedirs(os.path.dirname(a.out), exist_ok=True)
+    t_all = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="calibrate_ch02_") as runs:
+        for iterations in a.budgets:
+            for seed in range(a.seeds):
+                t0 = time.perf_counter()
+                r = course_lib.train(cls, config=default_config_path("cartpole"), num_envs=a.num_envs,
+                                     iterations=iterations, device="cpu", seed=seed, runs_dir=runs,
+                                     name=f"it{iterations}_seed{seed}", progress=False, out=open(os.devnull, "w"))
+                t_train = time.perf_counter() - t0
+                evals = [run_in_subprocess(r.checkpoint, "cartpole", EPISODES, s) for s in EVAL_SEEDS]
+                t_eval = time.perf_counter() - t0 - t_train
+                rates = [e.get("success_rate", 0.0) if e.get("ok") else 0.0 for e in evals]
+                row = {"iterations": iterations, "seed": seed, "train_s": round(t_train, 2),
+                       "train_wall_s_inside": round(r.wall_time_s, 2), "eval_s": round(t_eval, 2),
+                       "success": rates, "pass": all(x >= THRESHOLD for x in rates),
+                       "first_iteration_90pct_in_training": next(
+                           (m["iteration"] for m in r.metrics if (m.get("success_rate") or 0) >= 0.9), None)}
+                rows.append(row)
+                print(f"iterations {iterations:4d}  seed {seed:2d}  train {t_train:6.1f} s  eval {t_eval:5.1f} s  "
+                      f"success {' / '.join(f'{100 * x:5.1f}%' for x in rates)}  "
+                      f"{'PASS' if row['pass'] else 'FAIL'}", flush=True)
+                with open(a.out, "w") as f:
+                    json.dump({"machine": machine, "threshold": THRESHOLD, "episodes": EPISODES,
+                               "eval_seeds": EVAL_SEEDS, "num_envs": a.num_envs, "rows": rows}, f, indent=1)
+    machine["loadavg_end"] = list(os.getloadavg())
+    machine["total_s"] = round(time.perf_counter() - t_all, 1)
+    with open(a.out, "w") as f:
+        json.dump({"machine": machine, "threshold": THRESHOLD, "episodes": EPISODES, "eval_seeds": EVAL_SEEDS,
+                   "num_envs": a.num_envs, "rows": rows}, f, indent=1)
+    md = [f"### Chapter 2: calibration of the policy test ({machine['date'][:10]}, {machine['cpu_count']} CPU cores, "
+          f"torch {machine['torch']}, load average {machine['loadavg_start'][0]:.1f}-{machine['loadavg_end'][0]:.1f})",
+          "",
+          f"The solution's `CartpoleTask`, {a.num_envs} environments on the CPU, trained with seeds 0-{a.seeds - 1}; "
+          f"each final policy evaluated as the test cell does (fresh `python -I`, reference task, {EPISODES} "
+          f"episodes, evaluation seeds {EVAL_SEEDS[0]} and {EVAL_SEEDS[1]}); threshold {100 * THRESHOLD:.0f}%.",
+          "",
+          "| iterations | seeds passed | min success | median train s | max train s | max eval s |",
+          "|---:|---:|---:|---:|---:|---:|"]
+    for iterations in a.budgets:
+        rs = [r for r in rows if r["iterations"] == iterations]
+        ts = sorted(r["train_s"] for r in rs)
+        md.append(f"| {iterations} | {sum(r['pass'] for r in rs)}/{len(rs)} | "
+                  f"{100 * min(min(r['success']) for r in rs):.1f}% | {ts[len(ts) // 2]:.1f} | {ts[-1]:.1f} | "
+                  f"{max(r['eval_s'] for r in rs):.1f} |")
+    md.append("")
+    md.append(f"Total {machine['total_s']:.0f} s. Raw rows: `benchmarks/out/calibrate_ch02.json`.")
+    with open(os.path.splitext(a.out)[0] + ".md", "w") as f:
+        f.write("\n".join(md) + "\n")
+    print("\n".join(md))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,212 @@
+"""Build the fixture submissions: the student release, filled in, right or wrong in one known way each.
+
+    python tests/submissions/make_submissions.py           # (re)write tests/submissions/<assignment>/<student>.ipynb
+    python tests/submissions/make_submissions.py --check   # exit 1 if a committed fixture is out of date
+
+Each fixture is ``notebooks/<assignment>/<assignment>.ipynb`` (what students
+get) with the solution cells filled from ``solutions/`` and then changed as
+described in :data:`SUBMISSIONS`; tests/test_grading_course.py autogrades them
+and asserts the scores in :data:`EXPECTED`.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import sys
+
+import nbformat
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+
+POINTS = {
+    "ch01_setup": {"test_reach_reward": 2, "test_reset_done_state": 2, "test_reset_done_progress": 1,
+                   "test_steps_per_second": 2},
+    "ch02_cartpole": {"test_observations": 2, "test_reward_alive": 2, "test_reward_fall": 1,
+                      "test_reset_conditions": 2, "test_reset_state": 2, "test_reset_counters": 1, "test_policy": 5},
+}
+
+# ----------------------------------------------------------------------------------------------- ch02
+CH02_SIGN = ("self.rew_buf[:] = torch.where(failed, -self.fall_penalty, upright)",
+             "self.rew_buf[:] = torch.where(failed, -self.fall_penalty, -upright)")
+CH02_MONKEYPATCH = '''
+
+# make every test pass, whatever the code above does
+import course_lib.grading
+import course_lib.grading.core
+import course_lib.grading.evaluate_policy
+
+
+def _always_pass(*args, **kwargs):
+    print("PASS")
+
+
+course_lib.grading.check = _always_pass
+course_lib.grading.core.check = _always_pass
+course_lib.evaluate = lambda *args, **kwargs: None
+course_lib.grading.evaluate_policy.run_in_subprocess = lambda *args, **kwargs: {
+    "ok": True, "success_rate": 1.0, "episodes": 500, "ci95": [1.0, 1.0], "mean_length": 500.0}
+'''
+
+#: student id -> (what is wrong, list of edits). Edits:
+#:   ("replace", grade_id, old, new): in that cell's source (old must occur)
+#:   ("append", grade_id, text): to that cell's source
+#:   ("insert_after", grade_id_or_marker, source): a new student cell after the cell
+#:   ("drop_cell_containing", text): remove the (unlocked) cell whose source contains text
+#:   ("set_source", grade_id, source): replace a cell's source (students can edit read-only cells outside Jupyter)
+SUBMISSIONS = {
+    "ch02_cartpole": {
+        "solution": ("the solution, the real notebook (all cells)", []),
+        "sign_error": ("+1 while upright written as -1: the reward test fails and the policy learns to fall",
+                       [("replace", "cartpole_task", *CH02_SIGN)]),
+        "forgot_reset": ("reset_idx forgets progress_buf (the chapter listing's bug); course_lib fixes it in "
+                         "training, the test still catches it",
+                         [("replace", "cartpole_task", "        self.progress_buf[env_ids] = 0\n", "")]),
+        "obs_order": ("observations as (x, theta, x_dot, theta_dot): trains on its own task, fails on the reference",
+                      [("replace", "cartpole_task", "torch.stack((q[:, 0], qd[:, 0], q[:, 1], qd[:, 1]), dim=-1)",
+                        "torch.stack((q[:, 0], q[:, 1], qd[:, 0], qd[:, 1]), dim=-1)")]),
+        "raises": ("compute_observations raises (IndexError), and a scratch cell raises (ValueError)",
+                   [("replace", "cartpole_task", "torch.stack((q[:, 0], qd[:, 0], q[:, 1], qd[:, 1]), dim=-1)",
+                     "torch.stack((q[:, 0], qd[:, 0], q[:, 2], qd[:, 1]), dim=-1)"),
+                    ("insert_after", "cartpole_task", "env = CartpoleTask({'num_envs': 4, 'seed': 0})\n"
+                                                      "env.step(torch.zeros(3, 1))  # wrong shape: ValueError")]),
+        "never_ends": ("a scratch cell that never ends (cut off by the cell time-out)",
+                       [("insert_after", "cartpole_task", "# wait until the pole falls\n"
+                                                          "env = CartpoleTask({'num_envs': 4, 'seed': 0})\n"
+                                                          "while not bool(env.reset_buf.any()):\n"
+                                                          "    pass")]),
+        "stderr_flood": ("compute_reward prints to stderr at every call, and a cell writes 200000 lines to stderr",
+                         [("replace", "cartpole_task", "        self.reset_buf[:] = failed.long()\n",
+                           "        self.reset_buf[:] = failed.long()\n"
+                           "        print('debug: rewards', self.rew_buf[:4], file=sys.stderr)\n"),
+                          ("replace", "cartpole_task", "class CartpoleTask(VecEnvBase):",
+                           "import sys\n\n\nclass CartpoleTask(VecEnvBase):"),
+                          ("insert_after", "cartpole_task", "import sys\n\nfor i in range(200000):\n"
+                                                            "    print(f'line {i} of a flood', file=sys.stderr)")]),
+        "edited_test": ("the sign error, and the reward test cell edited to pass (nbgrader restores it)",
+                        [("replace", "cartpole_task", *CH02_SIGN),
+                         ("set_source", "test_reward_alive", "# Test: (edited by the student)\npass\n")]),
+        "monkeypatch": ("the sign error, and the solution cell patches course_lib.grading.check, course_lib.evaluate "
+                        "and the policy evaluation to report success",
+                        [("replace", "cartpole_task", *CH02_SIGN), ("append", "cartpole_task", CH02_MONKEYPATCH)]),
+    },
+    "ch01_setup": {
+        "solution": ("the solution, the real notebook", []),
+        "no_bonus": ("reach_reward without the +10 bonus, and steps_per_second that times the warm-up step",
+                     [("replace", "reach_reward", "    return reward + 10.0 * (distance < 0.05).float()",
+                       "    return reward"),
+                      ("replace", "steps_per_second", "    env.step(actions)  # warm-up, outside the clock\n"
+                                                      "    if cuda:\n"
+                                                      "        torch.cuda.synchronize(env.device)\n"
+                                                      "    start = clock()\n",
+                       "    start = clock()\n    env.step(actions)  # warm-up, inside the clock (wrong)\n")]),
+    },
+}
+
+#: the score of every test cell that each fixture must get (points lost against POINTS)
+LOST = {
+    "ch02_cartpole": {
+        "solution": {},
+        "sign_error": {"test_reward_alive", "test_policy"},
+        "forgot_reset": {"test_reset_counters"},
+        "obs_order": {"test_observations", "test_policy"},
+        "raises": {"test_observations", "test_policy"},
+        "never_ends": {},
+        "stderr_flood": {},
+        "edited_test": {"test_reward_alive", "test_policy"},
+        "monkeypatch": {"test_reward_alive", "test_policy"},
+    },
+    "ch01_setup": {
+        "solution": {},
+        "no_bonus": {"test_reach_reward", "test_steps_per_second"},
+    },
+}
+
+
+def expected_cells(assignment: str, student: str) -> dict:
+    return {g: (0 if g in LOST[assignment][student] else p) for g, p in POINTS[assignment].items()}
+
+
+def _strip_markers(src: str) -> str:
+    return "\n".join(ln for ln in src.split("\n") if "### BEGIN SOLUTION" not in ln and "### END SOLUTION" not in ln)
+
+
+def _gid(cell):
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+def build(assignment: str, student: str):
+    release = nbformat.read(os.path.join(REPO, "notebooks", assignment, f"{assignment}.ipynb"), as_version=4)
+    source = nbformat.read(os.path.join(REPO, "solutions", assignment, f"{assignment}.ipynb"), as_version=4)
+    solutions = {_gid(c): _strip_markers(c.source) for c in source.cells
+                 if c.get("metadata", {}).get("nbgrader", {}).get("solution")}
+    nb = copy.deepcopy(release)
+    for c in nb.cells:
+        if _gid(c) in solutions:
+            c.source = solutions[_gid(c)]
+    _, edits = SUBMISSIONS[assignment][student]
+    for edit in edits:
+        kind = edit[0]
+        if kind == "drop_cell_containing":
+            nb.cells = [c for c in nb.cells if edit[1] not in c.source]
+            continue
+        idx = next((i for i, c in enumerate(nb.cells) if _gid(c) == edit[1]), None)
+        if idx is None:
+            raise ValueError(f"{student}: no cell {edit[1]!r}")
+        cell = nb.cells[idx]
+        if kind == "replace":
+            if edit[2] not in cell.source:
+                raise ValueError(f"{student}: {edit[2]!r} is not in cell {edit[1]!r}")
+            cell.source = cell.source.replace(edit[2], edit[3])
+        elif kind == "append":
+            cell.source = cell.source.rstrip("\n") + "\n" + edit[2]
+        elif kind == "set_source":
+            cell.source = edit[2]
+        elif kind == "insert_after":
+            new = nbformat.v4.new_code_cell(edit[2])
+            new.id = f"{student}-scratch-{idx}"
+            nb.cells.insert(idx + 1, new)
+        else:
+            raise ValueError(kind)
+    if student != "solution" and assignment == "ch02_cartpole":
+        # a student may delete the optional comparison cell (two more trainings): the fixtures do, to save time
+        nb.cells = [c for c in nb.cells if 'for reward in ("exercise2", "isaacgym")' not in c.source]
+    for c in nb.cells:
+        if c.cell_type == "code":
+            c.outputs, c.execution_count = [], None
+    return nb
+
+
+def path_of(assignment: str, student: str) -> str:
+    return os.path.join(HERE, assignment, f"{student}.ipynb")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--check", action="store_true")
+    a = p.parse_args(argv)
+    stale = []
+    for assignment, subs in SUBMISSIONS.items():
+        for student in subs:
+            text = json.dumps(build(assignment, student), indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+            path = path_of(assignment, student)
+            old = open(path).read() if os.path.exists(path) else None
+            if old == text:
+                continue
+            if a.check:
+                stale.append(path)
+            else:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                with open(path, "w") as f:
+                    f.write(text)
+                print(f"wrote {os.path.relpath(path, REPO)}")
+    if stale:
+        print("out of date (run python tests/submissions/make_submissions.py): " + ", ".join(stale))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
