@@ -12,6 +12,10 @@ first episode; the batch ends when all of them have ended. Success is the
 task's own definition (``extras["successes"]``: the episode ended because
 the task was achieved), never the reward, so a student's reward cannot change
 the grade.
+
+The set is fixed for a given device: the task's generator on CUDA draws other
+numbers than on the CPU, so compare results from the same device (grading:
+the CPU).
 """
 from __future__ import annotations
 
