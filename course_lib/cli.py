@@ -117,6 +117,7 @@ def _cmd_train(a, out) -> int:
 
     if a.task not in _tasks():
         raise UsageError(f"course train: unknown task {a.task!r}; available tasks: {', '.join(_tasks())}")
+    _check_device(a)
     if a.config is not None and not os.path.exists(a.config):
         raise UsageError(f"course train: config file not found: {a.config}")
     try:

@@ -86,6 +86,15 @@ def test_bad_arguments_exit_2_with_one_line(args, words, capsys):
     one_line_error(in_process(capsys, *args), *words)
 
 
+def test_cuda_without_a_gpu_is_one_line(capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    one_line_error(in_process(capsys, "train", "cartpole", "--device", "cuda"), "no CUDA GPU")
+    one_line_error(in_process(capsys, "eval", "x", "--device", "cuda"), "no CUDA GPU")
+
+
 def test_bad_config_file_is_one_line(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text("num_envs: 16\nppo: {}\nnetwork: {}\n")
