@@ -5,6 +5,7 @@
     course eval runs/franka_reach_20260101-120000 --episodes 1000
     course play runs/cartpole_20260101-120000
     course bench --quick
+    course grade ... / course check NOTEBOOK   # grading (course_lib.grading.cli)
 
 Exit status: 0 on success, 2 with a one-line message on bad arguments (an
 unknown task, a missing or incompatible checkpoint, a bad config file), 1 on
@@ -99,6 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
         e.add_argument("--seed", type=_nonneg_int, default=0, metavar="S", help="seed of the episode set (default 0)")
         e.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="default cpu")
         e.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    # The instructor's and the student's grading commands live in course_lib.grading.cli; main() hands
+    # them over before parsing. Listed here for `course --help`.
+    sub.add_parser("grade", help="the instructor's nbgrader workflow (course grade --help)", add_help=False)
+    sub.add_parser("check", help="run a chapter notebook and grade it as the autograder would", add_help=False)
 
     b = sub.add_parser("bench", help="run the benchmarks (simulator throughput, time to train)",
                        description="Run benchmarks/sim_throughput.py (simulator vs MuJoCo) and "
@@ -218,6 +224,11 @@ COMMANDS = {"train": _cmd_train, "eval": _cmd_eval, "play": _cmd_play, "bench": 
 
 def main(argv=None) -> int:
     out = sys.stdout
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] in (["grade"], ["check"]):
+        from .grading.cli import main as grading_main
+
+        return grading_main(argv)
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args, out)

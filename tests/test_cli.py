@@ -54,8 +54,18 @@ def test_help_and_bad_arguments_in_a_subprocess():
 
 def test_top_level_help_lists_commands():
     out = course("--help").stdout
-    for cmd in ("train", "eval", "play", "bench"):
+    for cmd in ("train", "eval", "play", "bench", "grade", "check"):
         assert cmd in out
+
+
+def test_grade_and_check_are_handed_to_the_grading_cli(capsys, monkeypatch):
+    import course_lib.grading.cli as gcli
+
+    seen = []
+    monkeypatch.setattr(gcli, "main", lambda argv: seen.append(list(argv)) or 0)
+    assert in_process(capsys, "grade", "export", "x.csv").returncode == 0
+    assert in_process(capsys, "check", "nb.ipynb").returncode == 0
+    assert seen == [["grade", "export", "x.csv"], ["check", "nb.ipynb"]]
 
 
 def test_console_script_is_declared():
