@@ -235,7 +235,7 @@ def judge_sps(cases, out):
         return f"{rate:.0f} env-steps/s, as expected"
     hint = ""
     first = cases["first_step_s"]
-    if math.isclose(rate, s / dt, rel_tol=1e-6):
+    if math.isclose(rate, 1.0 / dt, rel_tol=1e-6):
         hint = " (count every environment: num_envs environment steps per call to step)"
     elif any(math.isclose(rate, r, rel_tol=1e-6) for r in (n * s / (first + s * dt), n * (s + 1) / (first + s * dt))):
         hint = " (start the clock after the warm-up step)"

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 __all__ = ["Check", "CheckFailed", "REGISTRY", "register", "check", "get", "quiet", "run_produce", "run_judge",
-           "PREAMBLES", "assignment_of", "label"]
+           "PREAMBLES", "preamble", "assignment_of", "label"]
 
 
 class CheckFailed(AssertionError):
@@ -77,6 +77,12 @@ def assignment_of(name: str) -> str:
 def _load_all() -> None:
     # the chapters register their checks on import
     from . import ch01, ch02  # noqa: F401
+
+
+def preamble(assignment: str) -> str:
+    """The imports a chapter's solution cells run after ("ch02" or "ch02_cartpole")."""
+    _load_all()
+    return PREAMBLES[assignment[:4]]
 
 
 def get(name: str) -> Check:

@@ -120,7 +120,7 @@ class _CellTimeout(Exception):
 
 def _alarm(seconds):
     def handler(signum, frame):
-        raise _CellTimeout(f"took more than {seconds} s")
+        raise _CellTimeout(f"took more than {seconds:g} s")
 
     if hasattr(signal, "SIGALRM"):
         signal.signal(signal.SIGALRM, handler)
