@@ -233,7 +233,9 @@ class CourseObserver(AlgoObserver):
 
     def print(self, line: str) -> None:
         if self.bar is not None and not self.bar.disable:
-            self.bar.write(line, file=self.out)
+            # sys.stdout is train()'s filter in front of `out` here; tqdm clears the bar only for
+            # sys.stdout / sys.stderr, so the line must not go around it.
+            self.bar.write(line, file=sys.stdout)
         else:
             print(line, file=self.out, flush=True)
 
