@@ -87,7 +87,8 @@ PPO_OPTIONAL = {
     "save_best_after": (100, "iterations before rl-games starts saving its best-reward checkpoint"),
     "torch_compile": (None, "rl-games' torch.compile (true, false or a mode such as 'reduce-overhead'): "
                             "None = off (measured: it does not pay off for these networks)"),
-    "torch_threads": (None, "CPU threads for torch: None = 1 on the CPU (see docs/training.md), 'auto' = rl-games'"),
+    "torch_threads": (None, "CPU threads for torch: None = 1 on 2 cores, half the cores (at most 4) on more "
+                            "(see cpu_threads); 'auto' = rl-games' min(4, cores)"),
 }
 
 NETWORK_KEYS = {"name", "separate", "mlp", "fixed_sigma", "sigma_init"}
@@ -301,6 +302,20 @@ def parse_config(data: Any, source: str = "config", task: str | None = None) -> 
                        task_overrides=overrides, source=source, raw=data)
 
 
+def cpu_threads() -> int:
+    """Torch threads for CPU training: 1 on machines of 2 cores or fewer, else half the cores, at most 4.
+
+    Measured on a shared 2-core VM: with 2 threads, training ran 20x slower whenever another process
+    used a core (OpenMP threads wait for each other); with 1 thread it never did
+    (benchmarks/RESULTS.md). Leaving cores free keeps that from happening on bigger machines too.
+    """
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    return 1 if n <= 2 else min(4, n // 2)
+
+
 def _rescale_minibatch(cfg: TrainConfig, old_envs: int, new_envs: int) -> int:
     """Keep the file's number of minibatches per rollout when the environment count changes."""
     ppo = cfg.ppo
@@ -386,7 +401,7 @@ def apply_device_defaults(cfg: TrainConfig, task: str, device: str, explicit: Ma
                         "compiling costs ~10 s and gains nothing for this network (benchmarks/RESULTS.md); "
                         "set ppo.torch_compile: true to compile"))
     if cfg.ppo.get("torch_threads") is None:
-        cfg.ppo["torch_threads"] = 1 if is_cpu else "auto"
+        cfg.ppo["torch_threads"] = cpu_threads() if is_cpu else "auto"
     return cfg, changes
 
 
