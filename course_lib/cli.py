@@ -146,11 +146,15 @@ def _load(a):
 
 
 def _check_device(a):
-    if a.device == "cuda":
-        import torch
+    import torch
 
+    if a.device == "cuda":
         if not torch.cuda.is_available():
             raise UsageError(f"course {a.command}: --device cuda but this machine has no CUDA GPU")
+    elif a.command in ("eval", "play"):
+        from .rl.config import cpu_threads
+
+        torch.set_num_threads(cpu_threads())  # as training does: oversubscribed threads are slow
 
 
 def _cmd_eval(a, out) -> int:
