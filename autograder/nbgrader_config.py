@@ -29,10 +29,10 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 # Executing notebooks (autograde; the Validate button reads the Execute settings too).
 # One cell may run for COURSE_CELL_TIMEOUT seconds (default 300: chapter 2's training cell takes ~10-60 s on a
 # 2-core CPU). A cell that runs longer is interrupted, marked as an error, and the notebook goes on, so one cell
-# that never ends costs that cell, not the rest of the notebook or the other students.
+# that never ends costs that cell, not the rest of the notebook or the other students (nbgrader's Execute always
+# goes on after a cell that raises: allow_errors is fixed to True there).
 c.Execute.timeout = int(os.environ.get("COURSE_CELL_TIMEOUT") or 300)
 c.Execute.interrupt_on_timeout = True
-c.Execute.allow_errors = True  # nbgrader's default, stated: a cell that raises does not stop the notebook
 c.Execute.raise_on_iopub_timeout = False
 c.Execute.startup_timeout = 120
 c.Execute.kernel_name = KERNEL_NAME  # the course's kernel (`python -m course_lib.grading.kernel` installs it)

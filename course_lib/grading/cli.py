@@ -44,7 +44,8 @@ def _grade_parser() -> argparse.ArgumentParser:
     c.add_argument("zip")
     a = sub.add_parser("autograde", help="run and grade the submissions")
     a.add_argument("assignment")
-    a.add_argument("--student", action="append", metavar="ID", help="only this student (repeatable)")
+    a.add_argument("--student", action="append", metavar="ID", help="only this student (repeatable; one may be "
+                   "a glob such as 'group1-*')")
     f = sub.add_parser("feedback", help="HTML feedback without hidden tests")
     f.add_argument("assignment")
     f.add_argument("--student", action="append", metavar="ID")
@@ -88,7 +89,8 @@ def grade_main(argv) -> int:
             course.collect(a.assignment, a.zip)
         elif a.step == "autograde":
             t0 = time.perf_counter()
-            rows = course.autograde(a.assignment, a.student)
+            who = a.student[0] if a.student and len(a.student) == 1 else a.student
+            rows = course.autograde(a.assignment, who)
             print(f"autograded {len(rows)} submission(s) of {a.assignment} in {time.perf_counter() - t0:.0f} s")
             _print_scores(rows)
         elif a.step == "feedback":

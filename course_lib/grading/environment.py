@@ -5,7 +5,7 @@
     Python 3.11.7 (/work/.venv/bin/python)
     torch 2.13.0+cpu, course_lib 0.1.0, rl-games 1.6.5, numpy 2.4.6, matplotlib 3.11.2, ipywidgets 8.1.9
     Device: CPU only (no CUDA GPU found): every notebook runs, with fewer environments
-    CPU: 2 cores, torch uses 2 threads
+    CPU: 2 cores; torch uses 1 thread (course_lib's CPU default: ...)
 
 A required package that is missing raises an ImportError that says what to
 run; an optional one (ipywidgets, nbgrader) is reported with what it is for.
@@ -80,5 +80,20 @@ def check_environment(verbose: bool = True) -> str:
                else "no CUDA GPU visible (driver? CUDA_VISIBLE_DEVICES?)")
         say(f"Device: CPU only ({why}): every notebook runs, with fewer environments")
         device = "cpu"
-    say(f"CPU: {os.cpu_count()} cores, torch uses {torch.get_num_threads()} threads")
+    threads = _cpu_threads()
+    if threads is not None and threads < torch.get_num_threads():
+        torch.set_num_threads(threads)
+        why = ("course_lib's CPU default: with more torch threads than free cores, a shared machine runs "
+               "many times slower")
+        say(f"CPU: {os.cpu_count()} cores; torch uses {threads} thread{'s' if threads > 1 else ''} ({why})")
+    else:
+        say(f"CPU: {os.cpu_count()} cores; torch uses {torch.get_num_threads()} threads")
     return device
+
+
+def _cpu_threads():
+    try:
+        from ..rl.config import cpu_threads
+    except ImportError:  # pragma: no cover - an older course_lib.rl
+        return None
+    return cpu_threads()

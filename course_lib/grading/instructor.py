@@ -273,17 +273,23 @@ class Course:
     # -------------------------------------------------------------- 3. autograde
     def autograde(self, assignment: str, students=None) -> list:
         """nbgrader autograde (our pipeline: execute, re-check outside the kernel, save grades); return
-        :meth:`scores`. One failing or endless submission never stops the others."""
+        :meth:`scores`. ``students``: None (every submission), a glob (``"bad-*"``, one nbgrader run) or a
+        list of ids. One failing or endless submission never stops the others."""
         self._check_assignment(assignment)
         self._ensure_in_gradebook(assignment)
-        only = bool(students)
-        students = list(students) if students else self.submitted_students(assignment)
+        submitted = self.submitted_students(assignment)
+        if isinstance(students, str):
+            runs = [[f"--student={students}"]]
+            students = [s for s in submitted if fnmatch.fnmatchcase(s, students)]
+        elif students:
+            runs = [[f"--student={s}"] for s in students]
+        else:
+            runs, students = [[]], submitted
         if not students:
-            raise GradingError(f"no submissions of {assignment} in {os.path.join(self.root, 'submitted')}: run "
-                               f"`course grade collect {assignment} ZIP` first")
-        # one nbgrader run: it grades the submissions one after the other, each in a fresh kernel, and goes
-        # on past a submission that fails (cells that raise or time out are part of a normal grade)
-        runs = [[f"--student={s}"] for s in students] if only else [[]]
+            raise GradingError(f"no submissions of {assignment} to grade in {os.path.join(self.root, 'submitted')}: "
+                               f"run `course grade collect {assignment} ZIP` first")
+        # nbgrader grades the submissions one after the other, each in a fresh kernel, and goes on past one
+        # that fails (cells that raise or time out are part of a normal grade)
         for extra in runs:
             r = self.nbgrader("autograde", assignment, "--force", *extra, check=False)
             if r.returncode != 0:

@@ -181,6 +181,7 @@ check("ch01.steps_per_second", globals(), num_envs=131072, num_steps=25, step_s=
 sizes = {"cpu": [1, 4, 16, 64, 256, 1024, 4096, 16384]}
 if torch.cuda.is_available():
     sizes["cuda"] = [1, 16, 256, 4096, 16384, 65536, 262144]
+print(f"torch uses {torch.get_num_threads()} CPU thread(s) (set by the first cell)")
 rates = {}
 for dev, ns in sizes.items():
     for n in ns:
