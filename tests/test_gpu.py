@@ -70,10 +70,32 @@ def test_tasks_with_graph_stepper_on_cuda():
     assert torch.isfinite(obs).all()
 
 
-def test_the_listing_runs_on_cuda_with_a_device_warning():
+def test_the_listing_on_cuda_fails_at_its_cpu_targets_and_runs_once_fixed():
+    """On a GPU the listing's CPU tensors meet GPU buffers. Where it passes them to
+    the library (set_joint_positions) the library moves them and warns; its own
+    `self.targets[env_ids] = torch.rand(...)` is plain PyTorch and fails, as it
+    would in Isaac Gym. With the fix the notebook teaches (device=self.device),
+    it runs."""
+    from pathlib import Path
+
+    from course_lib.envs import ListingWarning
     from tests.listings.chapter_franka_reach import FrankaReachTask
 
     env = FrankaReachTask({"num_envs": 64}, sim_device="cuda:0", graphics_device_id=0, headless=True)
+    with pytest.raises(RuntimeError, match="same device"):
+        with pytest.warns(ListingWarning, match="on cpu but the environments are on cuda"):
+            for _ in range(600):
+                env.step(torch.rand(64, 7, device="cuda") * 2 - 1)
+
+    src = (Path(__file__).parent / "listings" / "chapter_franka_reach.py").read_text()
+    fixed = src.replace("torch.rand((len(env_ids), 3)) * 0.6 + torch.tensor([0.3, -0.3, 0.2])",
+                        "torch.rand((len(env_ids), 3), device=self.device) * 0.6 "
+                        "+ torch.tensor([0.3, -0.3, 0.2], device=self.device)")
+    assert fixed != src
+    namespace = {}
+    exec(compile(fixed, "chapter_franka_reach_fixed.py", "exec"), namespace)
+    env = namespace["FrankaReachTask"]({"num_envs": 64}, sim_device="cuda:0", graphics_device_id=0, headless=True)
     for _ in range(600):
         env.step(torch.rand(64, 7, device="cuda") * 2 - 1)
     assert env.get_joint_positions().device.type == "cuda"
+    assert torch.isfinite(env.obs_buf).all()
