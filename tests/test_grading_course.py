@@ -1,0 +1,237 @@
+"""The instructor's workflow end to end, in a temporary course root: collect a zip of submissions, autograde
+them, give feedback, export grades, package for students.
+
+The fixtures (tests/submissions/, built by make_submissions.py) are the student release filled in: the
+solution (the real notebook, graded with the course's real configuration), and submissions wrong in one known
+way each, graded together in one nbgrader run with a 90 s cell time-out so that the one that never ends costs
+90 s rather than 300 s. Each must get exactly the scores in make_submissions.LOST.
+"""
+import csv
+import importlib.util
+import json
+import os
+import re
+import time
+import zipfile
+
+import nbformat
+import pytest
+
+from course_lib.grading.instructor import Course, GradingError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SUBS = os.path.join(ROOT, "tests", "submissions")
+
+pytestmark = pytest.mark.slow
+
+_spec = importlib.util.spec_from_file_location("make_submissions", os.path.join(SUBS, "make_submissions.py"))
+ms = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(ms)
+
+BAD_TIMEOUT = 90  # s per cell for the bad submissions (the solution is graded with the real 300 s)
+TIMES = {}
+
+
+def zip_of(path, entries):
+    """entries: {name in the zip: fixture path}"""
+    with zipfile.ZipFile(path, "w") as z:
+        for name, src in entries.items():
+            z.write(src, name)
+        z.writestr("README.txt", "not a submission")
+        z.writestr("__MACOSX/alice/._ch02_cartpole.ipynb", "junk")
+    return str(path)
+
+
+def bad_id(student):
+    return f"bad-{student}"
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    root = tmp_path_factory.mktemp("course")
+    c = Course(root=str(root), release=str(root / "release"), repo=ROOT, log=print)
+    for a in ("ch01_setup", "ch02_cartpole"):
+        c.release(a)
+    return c
+
+
+@pytest.fixture(scope="module")
+def zips(tmp_path_factory):
+    d = tmp_path_factory.mktemp("zips")
+    bad = {s: ms.path_of("ch02_cartpole", s) for s in ms.SUBMISSIONS["ch02_cartpole"] if s != "solution"}
+    # two layouts: a folder per student, and <student>_<notebook> (an LMS export)
+    entries = {f"{bad_id(s)}/ch02_cartpole.ipynb": p for s, p in bad.items() if s != "stderr_flood"}
+    entries[f"{bad_id('stderr_flood')}_ch02_cartpole.ipynb"] = bad["stderr_flood"]
+    return {
+        "ch02_bad": zip_of(d / "ch02_bad.zip", entries),
+        "ch02_solution": zip_of(d / "ch02_solution.zip",
+                                {"solution/ch02_cartpole/ch02_cartpole.ipynb": ms.path_of("ch02_cartpole", "solution")}),
+        "ch01": zip_of(d / "ch01.zip", {"solution/ch01_setup.ipynb": ms.path_of("ch01_setup", "solution"),
+                                        "bad-no_bonus/ch01_setup.ipynb": ms.path_of("ch01_setup", "no_bonus")}),
+    }
+
+
+def cells(rows, student):
+    row = next(r for r in rows if r["student"] == student)
+    return row, {k: v for k, v in row["cells"].items()}
+
+
+def autograded(course, student, assignment="ch02_cartpole"):
+    return nbformat.read(os.path.join(course.root, "autograded", student, assignment, f"{assignment}.ipynb"),
+                         as_version=4)
+
+
+def outputs_text(cell):
+    return "".join(o.get("text", "") + o.get("evalue", "") for o in cell.outputs)
+
+
+# ------------------------------------------------------------------ collect
+def test_collect_reads_both_layouts_and_nothing_else(course, zips, tmp_path):
+    students = course.collect("ch02_cartpole", zips["ch02_bad"])
+    assert students == sorted(bad_id(s) for s in ms.SUBMISSIONS["ch02_cartpole"] if s != "solution")
+    for s in students:
+        d = os.path.join(course.root, "submitted", s, "ch02_cartpole")
+        assert sorted(os.listdir(d)) == ["ch02_cartpole.ipynb", "timestamp.txt"]
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as z:
+        z.writestr("../../escape/ch02_cartpole.ipynb", "{}")
+        z.writestr("bob smith/ch02_cartpole.ipynb", "{}")
+    with pytest.raises(GradingError, match="not a usable student id"):
+        course.collect("ch02_cartpole", str(evil))
+    assert not os.path.exists(os.path.join(course.root, "..", "escape"))
+
+
+# ------------------------------------------------------------------ autograde
+def test_bad_submissions_get_the_expected_partial_scores_in_one_run(course, zips):
+    """One nbgrader run for all of them: none stops the others, each loses exactly what it should."""
+    fast = Course(root=course.root, release=course.release_dir, repo=ROOT, cell_timeout=BAD_TIMEOUT, log=print)
+    t0 = time.perf_counter()
+    rows = fast.autograde("ch02_cartpole", "bad-*")
+    TIMES["bad"] = time.perf_counter() - t0
+    print(f"autograded {len(rows)} bad submissions in {TIMES['bad']:.0f} s")
+    problems = []
+    for student in ms.SUBMISSIONS["ch02_cartpole"]:
+        if student == "solution":
+            continue
+        row, got = cells(rows, bad_id(student))
+        want = ms.expected_cells("ch02_cartpole", student)
+        if got != want:
+            problems.append(f"{student}: got {got}, expected {want}")
+        assert row["graded"] and row["max_score"] == 15
+    assert not problems, "\n".join(problems)
+
+
+def test_what_the_bad_submissions_show(course):
+    # the cell that never ends was cut off, and the notebook went on
+    nb = autograded(course, bad_id("never_ends"))
+    loop = next(c for c in nb.cells if "while not bool(env.reset_buf.any())" in c.source)
+    assert any(o.get("output_type") == "error" for o in loop.outputs), loop.outputs
+    assert any("runs/cartpole_policy.pth" in outputs_text(c) for c in nb.cells if c.cell_type == "code")
+    # the monkeypatch fooled the kernel, not the grade
+    nb = autograded(course, bad_id("monkeypatch"))
+    test = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_reward_alive")
+    assert "in your notebook's kernel this test passed; the grade comes from the fresh process" in outputs_text(test)
+    # the edited test cell was restored from the source
+    nb = autograded(course, bad_id("edited_test"))
+    test = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_reward_alive")
+    assert 'check("ch02.reward_alive", globals(), seed=0)' in test.source and "edited by the student" not in test.source
+    # the stderr flood is cut short in the autograded notebook
+    nb = autograded(course, bad_id("stderr_flood"))
+    flood = next(c for c in nb.cells if "of a flood" in c.source)
+    assert sum(len(o.get("text", "")) for o in flood.outputs) < 100_000
+
+
+def test_solutions_get_full_marks_with_the_real_configuration(course, zips):
+    course.collect("ch02_cartpole", zips["ch02_solution"])
+    t0 = time.perf_counter()
+    rows = course.autograde("ch02_cartpole", "solution")
+    TIMES["solution"] = time.perf_counter() - t0
+    print(f"autograded the ch02 solution (the real notebook, 300 s cell time-out) in {TIMES['solution']:.0f} s")
+    row, got = cells(rows, "solution")
+    assert (row["score"], row["max_score"]) == (15, 15), got
+    nb = autograded(course, "solution")
+    errors = [c.get("id") for c in nb.cells if c.cell_type == "code"
+              and any(o.get("output_type") == "error" for o in c.outputs)]
+    assert errors == []  # top to bottom, no cell raised
+    course.collect("ch01_setup", zips["ch01"])
+    rows = course.autograde("ch01_setup")
+    assert cells(rows, "solution")[0]["score"] == 7
+    assert cells(rows, "bad-no_bonus")[1] == ms.expected_cells("ch01_setup", "no_bonus")
+
+
+def test_the_gradebook_lost_nobody(course):
+    students = {r["student"] for r in course.scores("ch02_cartpole") if r["graded"]}
+    assert students == {"solution"} | {bad_id(s) for s in ms.SUBMISSIONS["ch02_cartpole"] if s != "solution"}
+    assert {r["student"] for r in course.scores("ch01_setup") if r["graded"]} == {"solution", "bad-no_bonus"}
+
+
+# ------------------------------------------------------------------ feedback, export, package
+def test_feedback_has_no_hidden_test(course):
+    files = course.feedback("ch02_cartpole") + course.feedback("ch01_setup")
+    assert len(files) == 9 + 2
+    hidden = set()
+    for a in ("ch01_setup", "ch02_cartpole"):
+        src = nbformat.read(os.path.join(ROOT, "solutions", a, f"{a}.ipynb"), as_version=4)
+        for c in src.cells:
+            if "BEGIN HIDDEN TESTS" in c.source:
+                block = c.source.split("### BEGIN HIDDEN TESTS")[1].split("### END HIDDEN TESTS")[0]
+                hidden.update(ln.strip() for ln in block.splitlines() if ln.strip())
+    seeds = {m for ln in hidden for m in re.findall(r"seed=(\d{3,})", ln)}
+    assert hidden and seeds
+    for path in files:
+        html = open(path).read()
+        for line in hidden:
+            assert line not in html and line.replace('"', "&quot;") not in html, (path, line)
+        for seed in seeds:
+            assert f"seed={seed}" not in html and f"seed {seed}" not in html, (path, seed)
+        assert "HIDDEN TESTS" not in html
+    # the failing hidden checks still explain themselves
+    bad = open(next(f for f in files if f"{os.sep}{bad_id('sign_error')}{os.sep}" in f)).read()
+    assert "[hidden cases]" in bad and "a sign error?" in bad
+
+
+def test_grades_csv_has_every_student(course, tmp_path):
+    roster = tmp_path / "roster.csv"
+    everyone = ["solution", "bad-no_bonus", "no_show"] + [bad_id(s) for s in ms.SUBMISSIONS["ch02_cartpole"]
+                                                          if s != "solution"]
+    roster.write_text("id,first_name,last_name,email\n" + "".join(f"{s},,,\n" for s in everyone))
+    course.add_students(str(roster))
+    path = course.export(str(tmp_path / "grades.csv"))
+    rows = list(csv.DictReader(open(path)))
+    by = {(r["assignment"], r["student_id"]): float(r["score"]) for r in rows}
+    for s in everyone:
+        assert ("ch02_cartpole", s) in by and ("ch01_setup", s) in by, s
+    assert by["ch02_cartpole", "solution"] == 15 and by["ch02_cartpole", "no_show"] == 0
+    assert by["ch02_cartpole", bad_id("monkeypatch")] == 15 - 2 - 5
+
+
+def test_student_package_has_no_solution_and_no_hidden_test(course, tmp_path):
+    out = course.package(["ch01_setup", "ch02_cartpole"], str(tmp_path / "students.zip"))
+    with zipfile.ZipFile(out) as z:
+        names = z.namelist()
+        texts = {n: z.read(n).decode() for n in names}
+    assert "course/ch02_cartpole/ch02_cartpole.ipynb" in names and "course/README.md" in names
+    assert not any(n.endswith((".pth", ".py")) and "nbgrader_config" not in n for n in names)
+    for a in ("ch01_setup", "ch02_cartpole"):
+        src = nbformat.read(os.path.join(ROOT, "solutions", a, f"{a}.ipynb"), as_version=4)
+        for c in src.cells:
+            for begin, end in (("### BEGIN SOLUTION", "### END SOLUTION"), ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")):
+                if begin in c.source:
+                    for block in c.source.split(begin)[1:]:
+                        for line in block.split(end)[0].splitlines():
+                            line = line.strip()
+                            if len(line) >= 12 and not line.startswith("#"):
+                                public = c.source.replace(block.split(end)[0], "")
+                                if line in public:
+                                    continue
+                                for n, t in texts.items():
+                                    body = json.loads(t) if n.endswith(".ipynb") else None
+                                    shown = "\n".join(cc["source"] if isinstance(cc["source"], str) else
+                                                      "".join(cc["source"]) for cc in body["cells"]) if body else t
+                                    assert line not in shown.split("\n") and line not in [x.strip() for x in
+                                                                                        shown.split("\n")], (n, line)
+
+
+def test_budget_times_are_recorded():
+    """Not a timed test: prints what the autograde runs took (benchmarks/RESULTS.md has the measured budgets)."""
+    print({k: round(v) for k, v in TIMES.items()})
