@@ -401,10 +401,12 @@ class Course:
                         p = os.path.join(dirpath, n)
                         files[os.path.join(a, os.path.relpath(p, d))] = p
         readme = STUDENT_README.format(assignments="\n".join(f"- `{a}/`" for a in assignments))
+        student_cfg = os.path.join(self.repo, "notebooks", "nbgrader_config.py")
+        student_cfg = open(student_cfg).read() if os.path.isfile(student_cfg) else STUDENT_NBGRADER_CONFIG
         texts = {rel: (_notebook_texts(p) if p.endswith(".ipynb") else open(p, errors="replace").read())
                  for rel, p in files.items()}
         texts["README.md"] = readme
-        texts["nbgrader_config.py"] = STUDENT_NBGRADER_CONFIG
+        texts["nbgrader_config.py"] = student_cfg
         secrets = set()
         for a in assignments:
             secrets |= secret_lines(self.source_notebooks(a))
@@ -415,7 +417,7 @@ class Course:
             for rel, p in sorted(files.items()):
                 z.write(p, os.path.join("course", rel))
             z.writestr("course/README.md", readme)
-            z.writestr("course/nbgrader_config.py", STUDENT_NBGRADER_CONFIG)
+            z.writestr("course/nbgrader_config.py", student_cfg)
         self.log(f"student package: {out} ({len(files)} file(s) from {', '.join(assignments)})")
         return out
 

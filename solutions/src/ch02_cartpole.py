@@ -182,7 +182,7 @@ NUM_ENVS = 4096 if device == "cuda" else 256
 ITERATIONS = 100
 result = course_lib.train(CartpoleTask, config=default_config_path("cartpole"), num_envs=NUM_ENVS,
                           iterations=ITERATIONS, device=device, seed=0, name="ch02_cartpole")
-export_policy(result, "runs/cartpole_policy.pth")
+policy_path = export_policy(result, "runs/cartpole_policy.pth")
 
 # %% [markdown]
 # ## How well does it balance?
