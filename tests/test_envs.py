@@ -270,3 +270,28 @@ def test_check_collisions_home_pose_free_folded_pose_colliding():
                            [0.0, 0.0, 0.0, -3.0718, 0.0, 0.5, -0.7853]])
     env.set_joint_positions(torch.arange(2), folded)
     assert env.check_collisions().tolist() == [False, True]
+
+
+@pytest.mark.parametrize("name", ["cartpole", "franka_reach"])
+def test_one_control_step_is_decimation_physics_steps_of_sim_dt(name):
+    """Control at 60 Hz: one env.step = 2 physics steps of 1/120 s (a regression: it once ran 2 of 1/240 s)."""
+    env = make(name, num_envs=4, seed=0, max_episode_length=10_000)
+    assert env.sim_dt == pytest.approx(1 / 120) and env.decimation == 2
+    if name == "franka_reach":
+        env.targets[:] = 10.0  # unreachable: no success reset in this step
+    env.step(torch.rand(4, env.num_actions) * 2 - 1)  # some motion
+    q0, qd0 = env.robot.q.clone(), env.robot.qd.clone()
+    actions = torch.rand(4, env.num_actions) * 2 - 1
+    # the same physics by hand
+    from course_lib.sim import asset_path, load_urdf
+    twin = load_urdf(asset_path(env.robot.spec.name + ".urdf"), 4)
+    for attr in ("stiffness", "damping", "joint_damping", "joint_friction", "armature", "effort_limit"):
+        getattr(twin, attr).copy_(getattr(env.robot, attr))
+    twin.gravity_compensation = env.robot.gravity_compensation
+    twin.set_state(None, q=q0, qd=qd0)
+    env.step(actions)
+    twin.vel_target.copy_(env.robot.vel_target)
+    twin.effort.copy_(env.robot.effort)
+    twin.physics_step(1 / 120)
+    twin.physics_step(1 / 120)
+    assert torch.allclose(env.robot.q, twin.q, atol=1e-6) and torch.allclose(env.robot.qd, twin.qd, atol=1e-5)

@@ -168,7 +168,8 @@ class VecEnvBase(ChapterRandomizationMixin):
             mode = getattr(self, "stepper_mode", "auto")
             if mode == "auto":  # a CUDA graph costs a second to capture and removes launch overhead
                 mode = "graph" if self.device.type == "cuda" else "eager"
-            self._stepper = self.robot.make_stepper(self.sim_dt, self.decimation, mode=mode)
+            # One control step = decimation physics steps of sim_dt each.
+            self._stepper = self.robot.make_stepper(self.sim_dt * self.decimation, self.decimation, mode=mode)
         self._stepper()
         self._state_version += 1
 
