@@ -382,3 +382,18 @@ def test_grading_cli_arguments():
     assert main(["check", "no_such_notebook.ipynb"]) == 2
     assert main(["grade", "release", "--no-such-option"]) == 2
     assert main(["nonsense"]) == 2
+
+
+def test_modules_planted_in_the_notebook_folder_are_not_imported_by_the_grader(tmp_path, tiny_checkpoint):
+    """The kernel can write files next to the notebook: a fake course_lib or torch there must change nothing."""
+    import shutil
+
+    for name in ("course_lib", "torch"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "__init__.py").write_text("raise SystemExit('planted module imported')\n")
+    (tmp_path / "runs").mkdir()
+    shutil.copy(tiny_checkpoint, tmp_path / "runs" / "cartpole_policy.pth")
+    tests = TESTS + ['# Test: policy\ncheck("ch02.policy", globals(), episodes=10, seed=0, min_success=0.0)']
+    r = recheck(_notebook(_solution_src(), tests), str(tmp_path))
+    assert r.produce_error is None, r.produce_error
+    assert r.cell_verdict(2)[0] and r.cell_verdict(4)[0], r.verdicts

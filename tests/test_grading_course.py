@@ -10,7 +10,6 @@ import csv
 import importlib.util
 import json
 import os
-import re
 import time
 import zipfile
 
@@ -102,6 +101,7 @@ def test_collect_reads_both_layouts_and_nothing_else(course, zips, tmp_path):
 
 
 # ------------------------------------------------------------------ autograde
+@pytest.mark.timeout(2400)
 def test_bad_submissions_get_the_expected_partial_scores_in_one_run(course, zips):
     """One nbgrader run for all of them: none stops the others, each loses exactly what it should."""
     fast = Course(root=course.root, release=course.release_dir, repo=ROOT, cell_timeout=BAD_TIMEOUT, log=print)
@@ -167,6 +167,10 @@ def test_the_gradebook_lost_nobody(course):
 
 # ------------------------------------------------------------------ feedback, export, package
 def test_feedback_has_no_hidden_test(course):
+    from nbconvert import HTMLExporter
+
+    from course_lib.grading.instructor import hidden_test_leaks, html_text
+
     files = course.feedback("ch02_cartpole") + course.feedback("ch01_setup")
     assert len(files) == 9 + 2
     hidden = set()
@@ -176,17 +180,15 @@ def test_feedback_has_no_hidden_test(course):
             if "BEGIN HIDDEN TESTS" in c.source:
                 block = c.source.split("### BEGIN HIDDEN TESTS")[1].split("### END HIDDEN TESTS")[0]
                 hidden.update(ln.strip() for ln in block.splitlines() if ln.strip())
-    seeds = {m for ln in hidden for m in re.findall(r"seed=(\d{3,})", ln)}
-    assert hidden and seeds
+    assert len(hidden) >= 10
+    # the detector finds hidden tests in an HTML page that has them (nbconvert without the course's stripping)
+    raw, _ = HTMLExporter().from_notebook_node(autograded(course, bad_id("sign_error")))
+    assert len(hidden_test_leaks(raw, hidden)) >= 5
     for path in files:
         html = open(path).read()
-        for line in hidden:
-            assert line not in html and line.replace('"', "&quot;") not in html, (path, line)
-        for seed in seeds:
-            assert f"seed={seed}" not in html and f"seed {seed}" not in html, (path, seed)
-        assert "HIDDEN TESTS" not in html
-    # the failing hidden checks still explain themselves
-    bad = open(next(f for f in files if f"{os.sep}{bad_id('sign_error')}{os.sep}" in f)).read()
+        assert hidden_test_leaks(html, hidden) == [], path
+    # the failing hidden checks still explain themselves, without the values of hidden states
+    bad = html_text(open(next(f for f in files if f"{os.sep}{bad_id('sign_error')}{os.sep}" in f)).read())
     assert "[hidden cases]" in bad and "a sign error?" in bad
 
 

@@ -25,7 +25,7 @@ import os
 import subprocess
 import sys
 
-__all__ = ["evaluate_checkpoint", "run_in_subprocess", "clean_env", "main"]
+__all__ = ["evaluate_checkpoint", "run_in_subprocess", "clean_env", "fresh_python", "main"]
 
 #: environment variables a fresh grading process keeps (everything else is dropped)
 KEEP_ENV = ("PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "SYSTEMROOT", "CUDA_VISIBLE_DEVICES")
@@ -39,6 +39,17 @@ def clean_env(extra: dict | None = None) -> dict:
     if extra:
         env.update(extra)
     return env
+
+
+def fresh_python(module: str, *args, python: str | None = None) -> list:
+    """The command that runs ``python -m module args`` in an isolated interpreter (``-I``: no user site,
+    no PYTHON* variables, no current directory on sys.path), importing the course_lib that this process
+    uses (also when it is a source checkout, not an installed package)."""
+    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    # -I keeps the current directory off sys.path from Python 3.11 on; for 3.10, and for any '' entry, drop it
+    boot = (f"import sys; sys.path[:] = [p for p in sys.path if p not in ('', '.')]; sys.path.insert(0, {here!r}); "
+            f"import runpy; runpy.run_module({module!r}, run_name='__main__', alter_sys=True)")
+    return [python or sys.executable, "-I", "-c", boot, *map(str, args)]
 
 
 def evaluate_checkpoint(checkpoint: str, task: str = "cartpole", episodes: int = 500, seed: int = 0,
@@ -74,8 +85,8 @@ def evaluate_checkpoint(checkpoint: str, task: str = "cartpole", episodes: int =
 def run_in_subprocess(checkpoint: str, task: str = "cartpole", episodes: int = 500, seed: int = 0,
                       cwd: str | None = None, timeout: float = 600.0, python: str | None = None) -> dict:
     """Run :func:`evaluate_checkpoint` in ``python -I`` with a clean environment; return its JSON."""
-    cmd = [python or sys.executable, "-I", "-m", "course_lib.grading.evaluate_policy", os.fspath(checkpoint),
-           "--task", task, "--episodes", str(int(episodes)), "--seed", str(int(seed))]
+    cmd = fresh_python("course_lib.grading.evaluate_policy", os.fspath(checkpoint), "--task", task,
+                       "--episodes", int(episodes), "--seed", int(seed), python=python)
     try:
         r = subprocess.run(cmd, cwd=cwd, env=clean_env(), capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -288,10 +288,10 @@ class RecheckResult:
 
 
 def _run(args, cwd, timeout):
-    from .evaluate_policy import clean_env
+    from .evaluate_policy import clean_env, fresh_python
 
-    return subprocess.run([sys.executable, "-I", "-m", "course_lib.grading.isolated", *args], cwd=cwd,
-                          env=clean_env(), capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(fresh_python("course_lib.grading.isolated", *args), cwd=cwd, env=clean_env(),
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def recheck(nb, notebook_dir: str, produce_timeout: float = 300.0, judge_timeout: float = 900.0,
@@ -316,10 +316,18 @@ def recheck(nb, notebook_dir: str, produce_timeout: float = 300.0, judge_timeout
             except subprocess.TimeoutExpired:
                 produce_error = f"it did not finish within {produce_timeout:.0f} s"
         req["produce_error"] = produce_error
+        # the judge runs in a folder of its own (the notebook's folder is the student's: a module planted there
+        # must not be importable), with the checkpoints' absolute paths
+        for c in req["checks"]:
+            if c["kind"] == "policy" and "checkpoint" in c["params"]:
+                c["params"] = dict(c["params"], checkpoint=os.path.join(os.path.abspath(notebook_dir),
+                                                                        c["params"]["checkpoint"]))
         with open(req_path, "w") as f:
             json.dump(req, f)
+        judge_dir = os.path.join(tmp, "judge")
+        os.makedirs(judge_dir)
         try:
-            r = _run(["judge", req_path, out_path], notebook_dir, judge_timeout)
+            r = _run(["judge", req_path, out_path], judge_dir, judge_timeout)
             line = next((ln for ln in reversed(r.stdout.strip().splitlines()) if ln.startswith("{")), None)
             data = json.loads(line) if line else None
         except subprocess.TimeoutExpired:

@@ -263,7 +263,8 @@ plt.show()
 from course_lib.grading import check
 check("ch02.policy", globals(), checkpoint="runs/cartpole_policy.pth", episodes=500, seed=0, min_success=0.9)
 ### BEGIN HIDDEN TESTS
-check("ch02.policy", globals(), checkpoint="runs/cartpole_policy.pth", episodes=500, seed=9127, min_success=0.9)
+check("ch02.policy", globals(), checkpoint="runs/cartpole_policy.pth", episodes=500, seed=9127, min_success=0.9,
+      hidden=True)
 ### END HIDDEN TESTS
 
 # %% [markdown]
