@@ -25,10 +25,12 @@ $(PY):
 install: $(PY)
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH_SPEC)"
 	$(PY) -m pip install -q -e ".[lab]"
+	$(PY) -m course_lib.grading.kernel   # the notebooks' kernel, "Python 3 (GPU RL course)"
 
 install-test: $(PY)
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH_SPEC)"
 	$(PY) -m pip install -q -e ".[test,lab]"
+	$(PY) -m course_lib.grading.kernel
 
 lab: install
 	$(PY) -m jupyter lab --notebook-dir="$$( [ -d notebooks ] && ls notebooks/*/*.ipynb >/dev/null 2>&1 && echo notebooks || echo . )" --port=$(PORT)
