@@ -33,7 +33,8 @@ install-test: $(PY)
 	$(PY) -m course_lib.grading.kernel
 
 lab: install
-	$(PY) -m jupyter lab --notebook-dir="$$( [ -d notebooks ] && ls notebooks/*/*.ipynb >/dev/null 2>&1 && echo notebooks || echo . )" --port=$(PORT)
+	$(PY) -m jupyter lab --notebook-dir="$$( [ -d notebooks ] && ls notebooks/*/*.ipynb >/dev/null 2>&1 && echo notebooks || echo . )" \
+		--port=$(PORT) $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
 test: install-test
 	$(PY) -m pytest -q -ra
