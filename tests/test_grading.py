@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import nbformat
 import pytest
@@ -397,3 +398,23 @@ def test_modules_planted_in_the_notebook_folder_are_not_imported_by_the_grader(t
     r = recheck(_notebook(_solution_src(), tests), str(tmp_path))
     assert r.produce_error is None, r.produce_error
     assert r.cell_verdict(2)[0] and r.cell_verdict(4)[0], r.verdicts
+
+
+def test_processes_left_behind_by_the_solution_cells_are_killed(tmp_path):
+    """A solution cell that starts a background process cannot keep it running into the judging step."""
+    pidfile = tmp_path / "daemon.pid"
+    spawn = textwrap.dedent(f'''
+        import subprocess, sys
+        _p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+        open({str(pidfile)!r}, "w").write(str(_p.pid))
+        ''')
+    r = recheck(_notebook(_solution_src() + spawn, TESTS), str(tmp_path))
+    assert r.cell_verdict(2)[0]
+    pid = int(pidfile.read_text())
+    time.sleep(0.5)
+    try:
+        os.kill(pid, 0)
+        alive = not open(f"/proc/{pid}/status").read().count("State:\tZ")
+    except (ProcessLookupError, FileNotFoundError):
+        alive = False
+    assert not alive, f"process {pid} still runs"

@@ -165,6 +165,20 @@ def test_the_gradebook_lost_nobody(course):
     assert {r["student"] for r in course.scores("ch01_setup") if r["graded"]} == {"solution", "bad-no_bonus"}
 
 
+def test_course_check_grades_as_the_autograder(course, capsys):
+    """`course check` (for students without the Validate button) gives the autograder's scores."""
+    from course_lib.grading.cli import check_notebook
+
+    for student in ("solution", bad_id("obs_order"), bad_id("monkeypatch")):
+        path = os.path.join(course.root, "autograded", student, "ch02_cartpole", "ch02_cartpole.ipynb")
+        r = check_notebook(path, execute=False)  # the notebook's folder holds its runs/cartpole_policy.pth
+        row = next(x for x in course.scores("ch02_cartpole") if x["student"] == student)
+        assert (r["score"], r["max_score"]) == (row["score"], row["max_score"]), student
+        assert {t["grade_id"]: t["score"] for t in r["tests"]} == row["cells"], student
+    out = capsys.readouterr().out
+    assert "FAIL 0/2  observations are (cart position" in out and "Score: 15/15" in out
+
+
 # ------------------------------------------------------------------ feedback, export, package
 def test_feedback_has_no_hidden_test(course):
     from nbconvert import HTMLExporter

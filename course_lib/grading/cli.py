@@ -110,7 +110,7 @@ def grade_main(argv) -> int:
 
 
 # ------------------------------------------------------------------ course check
-def check_notebook(path: str, timeout: int = 300, execute: bool = True, out=sys.stdout) -> dict:
+def check_notebook(path: str, timeout: int = 300, execute: bool = True, out=None) -> dict:
     """Run a notebook (in its folder, with the course's kernel), then grade it as the autograder does.
 
     The notebook file is not modified. Returns ``{"score", "max_score", "tests": [...]}``.
@@ -122,6 +122,7 @@ def check_notebook(path: str, timeout: int = 300, execute: bool = True, out=sys.
     from .kernel import KERNEL_NAME, kernel_installed
     from .nbgrader_ext import QuietStderr, apply_verdict
 
+    out = out if out is not None else sys.stdout
     nb = nbformat.read(path, as_version=4)
     folder = os.path.dirname(os.path.abspath(path))
     edited = [c for c in nb.cells if is_grade(c) and "checksum" in c.metadata.get("nbgrader", {})

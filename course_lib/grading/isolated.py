@@ -29,6 +29,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -226,8 +227,11 @@ def judge_main(request_path: str, produced_path: str | None) -> int:
     from .core import CheckFailed, get, label, run_judge
     from .evaluate_policy import evaluate_checkpoint
 
-    with open(request_path) as f:
-        req = json.load(f)
+    if request_path == "-":  # from the grader, through a pipe: no file the student's process could rewrite
+        req = json.load(sys.stdin)
+    else:
+        with open(request_path) as f:
+            req = json.load(f)
     produced, produce_error = {}, req.get("produce_error")
     if produced_path and os.path.exists(produced_path) and not produce_error:
         try:
@@ -287,11 +291,44 @@ class RecheckResult:
         return all(v["ok"] for v in mine), [v["message"] for v in mine]
 
 
-def _run(args, cwd, timeout):
+def _run(args, cwd, timeout, stdin_text=None):
+    """Run a grading step in a fresh interpreter, in a session of its own; when it returns (or times out),
+    every process it left behind in that session is killed, so nothing of the student's keeps running
+    into the next step."""
     from .evaluate_policy import clean_env, fresh_python
 
-    return subprocess.run(fresh_python("course_lib.grading.isolated", *args), cwd=cwd, env=clean_env(),
-                          capture_output=True, text=True, timeout=timeout)
+    # output to files, not pipes: a process left behind would hold a pipe open and make us wait for it
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(fresh_python("course_lib.grading.isolated", *args), cwd=cwd, env=clean_env(),
+                                stdin=subprocess.PIPE if stdin_text is not None else subprocess.DEVNULL,
+                                stdout=out, stderr=err, text=True, start_new_session=True)
+        try:
+            if stdin_text is not None:
+                try:
+                    proc.stdin.write(stdin_text)
+                    proc.stdin.close()
+                except BrokenPipeError:  # it died before reading: its exit status says why
+                    pass
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_session(proc)
+            proc.wait()
+            raise
+        finally:
+            _kill_session(proc)
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out.read(), err.read())
+
+
+def _kill_session(proc) -> None:
+    if hasattr(os, "killpg"):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    else:  # pragma: no cover - Windows
+        proc.kill()
 
 
 def recheck(nb, notebook_dir: str, produce_timeout: float = 300.0, judge_timeout: float = 900.0,
@@ -322,21 +359,28 @@ def recheck(nb, notebook_dir: str, produce_timeout: float = 300.0, judge_timeout
             if c["kind"] == "policy" and "checkpoint" in c["params"]:
                 c["params"] = dict(c["params"], checkpoint=os.path.join(os.path.abspath(notebook_dir),
                                                                         c["params"]["checkpoint"]))
-        with open(req_path, "w") as f:
-            json.dump(req, f)
-        judge_dir = os.path.join(tmp, "judge")
-        os.makedirs(judge_dir)
+        judge_dir = tempfile.mkdtemp(prefix="course_judge_")
         try:
-            r = _run(["judge", req_path, out_path], judge_dir, judge_timeout)
+            r = _run(["judge", "-", out_path], judge_dir, judge_timeout, stdin_text=json.dumps(req))
             line = next((ln for ln in reversed(r.stdout.strip().splitlines()) if ln.startswith("{")), None)
             data = json.loads(line) if line else None
+        except json.JSONDecodeError:
+            data = None
         except subprocess.TimeoutExpired:
             data, r = None, None
+        finally:
+            shutil.rmtree(judge_dir, ignore_errors=True)
         if data is None:
             why = "timed out" if r is None else (r.stderr.strip().splitlines() or ["no output"])[-1][:300]
-            data = {"verdicts": {c["id"]: {"ok": False, "message": f"{get_behaviour(c['name'])}: the grader's "
-                                                                   f"judge process failed ({why})"}
-                                 for c in req["checks"]}, "cell_errors": [], "produce_error": produce_error}
+            data = {"verdicts": {}, "cell_errors": [], "produce_error": produce_error, "why": why}
+        # every check the grader asked for gets a verdict: one that came back without is a failure
+        verdicts = data.get("verdicts") if isinstance(data.get("verdicts"), dict) else {}
+        for c in req["checks"]:
+            v = verdicts.get(c["id"])
+            if not (isinstance(v, dict) and isinstance(v.get("ok"), bool) and isinstance(v.get("message"), str)):
+                verdicts[c["id"]] = {"ok": False, "message": f"{get_behaviour(c['name'])}: the grader's judge "
+                                                             f"process gave no verdict ({data.get('why', 'no result')})"}
+        data["verdicts"] = verdicts
     return RecheckResult(verdicts=data["verdicts"], cell_errors=data.get("cell_errors", []),
                          produce_error=data.get("produce_error"), seconds=time.perf_counter() - t0)
 
