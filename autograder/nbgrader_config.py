@@ -10,11 +10,10 @@
 import os
 
 from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
-from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Execute, GetGrades, LimitOutput,
-                                    SaveAutoGrades)
+from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, GetGrades, LimitOutput, SaveAutoGrades
 
 from course_lib.grading.kernel import KERNEL_NAME
-from course_lib.grading.nbgrader_ext import IsolatedRecheck, QuietStderr, StripHiddenTests
+from course_lib.grading.nbgrader_ext import CourseExecute, IsolatedRecheck, QuietStderr, StripHiddenTests
 
 c = get_config()  # noqa: F821 - provided by traitlets when nbgrader loads this file
 here = os.path.dirname(os.path.abspath(__file__))
@@ -37,14 +36,16 @@ c.Execute.raise_on_iopub_timeout = False
 c.Execute.startup_timeout = 120
 c.Execute.kernel_name = KERNEL_NAME  # the course's kernel (`python -m course_lib.grading.kernel` installs it)
 
-# Autograde: nbgrader's pipeline with two additions.
+# Autograde: nbgrader's pipeline with three changes.
+#  CourseExecute: nbgrader's Execute (configured as `c.Execute` above), plus: a kernel that dies (out of memory,
+#    a crash in native code) gets the cell an error and a fresh kernel, instead of losing the student's grade.
 #  IsolatedRecheck: every check(...) of every test cell runs again outside the student's kernel (the student's
 #    solution cells in a fresh `python -I`, the judging and the trained-policy evaluation in another one, with no
 #    student code); that verdict is the grade, so monkeypatching course_lib in the kernel changes nothing.
 #  QuietStderr: library warnings and progress bars on stderr are dropped (nbgrader scores 0 a test cell with
 #    anything on stderr), line by line, like nbgrader's IgnorePattern.
 c.Autograde.autograde_preprocessors = [
-    Execute,
+    CourseExecute,
     IsolatedRecheck,
     QuietStderr,
     ClearMetadataPreprocessor,

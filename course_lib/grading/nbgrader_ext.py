@@ -1,5 +1,6 @@
 """nbgrader preprocessors of the course (configured in ``autograder/nbgrader_config.py``).
 
+- :class:`CourseExecute` (autograde): nbgrader's ``Execute``, surviving a kernel that dies.
 - :class:`IsolatedRecheck` (autograde, right after ``Execute``): re-runs every
   ``check(...)`` of every test cell outside the student's kernel (see
   :mod:`course_lib.grading.isolated`) and makes that the cell's result.
@@ -17,14 +18,85 @@ import re
 from nbformat.notebooknode import NotebookNode, from_dict
 from traitlets import Bool, Integer, Unicode
 
-from nbgrader.preprocessors import NbGraderPreprocessor
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 
-__all__ = ["IsolatedRecheck", "StripHiddenTests", "QuietStderr", "apply_verdict", "LIBRARY_STDERR"]
+__all__ = ["CourseExecute", "IsolatedRecheck", "StripHiddenTests", "QuietStderr", "apply_verdict",
+           "LIBRARY_STDERR"]
 
 #: what libraries write to stderr: Python warnings (``file:line: XWarning: ...`` and the
 #: source line that follows), tqdm progress bars, PyTorch / rl-games notices.
 LIBRARY_STDERR = (r"(Warning: |warnings\.warn\(|^\s*\d+%\|| it/s\]|\[W\d+ |UserWarning|DeprecationWarning|"
                   r"FutureWarning|RuntimeWarning|ListingWarning)")
+
+
+class CourseExecute(Execute):
+    """nbgrader's Execute, hardened: one student's notebook cannot lose its grade or stall the others.
+
+    - A kernel that dies (out of memory, a crash in native code): the cell that was running gets an error,
+      a fresh kernel takes over and the notebook goes on.
+    - A cell that runs past the time-out is interrupted (nbgrader's behaviour); if the kernel is still busy
+      ``interrupt_grace`` seconds later (the cell catches KeyboardInterrupt), it is restarted, instead of
+      every later cell timing out behind it.
+
+    After a restart the cells below run without what the cells above defined; the tests are graded anyway,
+    by :class:`IsolatedRecheck`, outside the kernel.
+    """
+
+    interrupt_grace = Integer(15, help="Seconds an interrupted kernel has to become idle before it is "
+                              "restarted.").tag(config=True)
+
+    def _note(self, cell, ename, text):
+        cell.outputs.append(from_dict({"output_type": "error", "ename": ename, "evalue": text,
+                                       "traceback": [f"{ename}: {text}"]}))
+
+    def _restart(self):
+        from jupyter_core.utils import run_sync
+
+        run_sync(self.km.restart_kernel)(now=True)
+        run_sync(self.kc.wait_for_ready)(timeout=self.startup_timeout)
+
+    def _responsive(self) -> bool:
+        """Does the kernel answer an empty request within interrupt_grace seconds?"""
+        import time
+
+        from jupyter_core.utils import ensure_async, run_sync
+
+        msg_id = self.kc.execute("", silent=True, store_history=False)
+        deadline = time.monotonic() + self.interrupt_grace
+
+        async def reply():
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                try:
+                    msg = await ensure_async(self.kc.shell_channel.get_msg(timeout=left))
+                except Exception:  # noqa: BLE001 - queue.Empty / TimeoutError: no answer in time
+                    return False
+                if msg.get("parent_header", {}).get("msg_id") == msg_id:
+                    return True
+
+        return run_sync(reply)()
+
+    def preprocess_cell(self, cell, resources, index):
+        from nbclient.exceptions import DeadKernelError
+
+        try:
+            cell, resources = super().preprocess_cell(cell, resources, index)
+        except DeadKernelError:
+            self.log.error("The kernel died in cell %d; restarting it and going on", index)
+            self._note(cell, "KernelDied", "the kernel died while running this cell (out of memory? a crash in "
+                       "native code?); the cells below ran in a fresh kernel, without what the cells above defined")
+            self._restart()
+            return cell, resources
+        timed_out = any(o.get("output_type") == "error" and o.get("ename") == "CellTimeoutError"
+                        for o in cell.get("outputs", []))
+        if timed_out and not self._responsive():
+            self.log.error("The kernel ignored the interrupt after cell %d timed out; restarting it", index)
+            self._note(cell, "KernelRestarted", f"the cell was interrupted after {self.timeout} s but kept running; "
+                       f"the kernel was restarted, and the cells below ran without what the cells above defined")
+            self._restart()
+        return cell, resources
 
 
 def _is_grade(cell) -> bool:

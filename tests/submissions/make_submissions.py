@@ -53,7 +53,8 @@ course_lib.grading.evaluate_policy.run_in_subprocess = lambda *args, **kwargs: {
 #: student id -> (what is wrong, list of edits). Edits:
 #:   ("replace", grade_id, old, new): in that cell's source (old must occur)
 #:   ("append", grade_id, text): to that cell's source
-#:   ("insert_after", grade_id_or_marker, source): a new student cell after the cell
+#:   ("insert_after", grade_id, source): a new student cell after that cell
+#:   ("insert_after_containing", text, source): a new student cell after the first cell containing text
 #:   ("drop_cell_containing", text): remove the (unlocked) cell whose source contains text
 #:   ("set_source", grade_id, source): replace a cell's source (students can edit read-only cells outside Jupyter)
 SUBMISSIONS = {
@@ -77,6 +78,14 @@ SUBMISSIONS = {
                                                           "env = CartpoleTask({'num_envs': 4, 'seed': 0})\n"
                                                           "while not bool(env.reset_buf.any()):\n"
                                                           "    pass")]),
+        "kernel_dies": ("a scratch cell kills the kernel (os._exit) before training: the notebook goes on in a fresh "
+                        "kernel, the tests are graded outside it, the training cell fails",
+                        [("insert_after", "cartpole_task", "import os\n\nos._exit(1)  # the kernel dies")]),
+        "ignores_interrupt": ("after training, a cell that never ends and swallows the interrupt: the kernel is "
+                              "restarted, the rest of the notebook still runs",
+                              [("insert_after_containing", "export_policy(result",
+                                "import time\n\nwhile True:\n    try:\n        time.sleep(1)\n"
+                                "    except KeyboardInterrupt:\n        pass  # keep going")]),
         "stderr_flood": ("compute_reward prints to stderr at every call, and a cell writes 200000 lines to stderr",
                          [("replace", "cartpole_task", "        self.reset_buf[:] = failed.long()\n",
                            "        self.reset_buf[:] = failed.long()\n"
@@ -114,6 +123,8 @@ LOST = {
         "obs_order": {"test_observations", "test_policy"},
         "raises": {"test_observations", "test_policy"},
         "never_ends": {},
+        "kernel_dies": {"test_policy"},
+        "ignores_interrupt": {},
         "stderr_flood": {},
         "edited_test": {"test_reward_alive", "test_policy"},
         "monkeypatch": {"test_reward_alive", "test_policy"},
@@ -151,6 +162,12 @@ def build(assignment: str, student: str):
         kind = edit[0]
         if kind == "drop_cell_containing":
             nb.cells = [c for c in nb.cells if edit[1] not in c.source]
+            continue
+        if kind == "insert_after_containing":
+            idx = next(i for i, c in enumerate(nb.cells) if edit[1] in c.source)
+            new = nbformat.v4.new_code_cell(edit[2])
+            new.id = f"{student}-scratch-{idx}"
+            nb.cells.insert(idx + 1, new)
             continue
         idx = next((i for i, c in enumerate(nb.cells) if _gid(c) == edit[1]), None)
         if idx is None:
