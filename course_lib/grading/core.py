@@ -26,10 +26,9 @@ from __future__ import annotations
 
 import contextlib
 import io
-import sys
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
 __all__ = ["Check", "CheckFailed", "REGISTRY", "register", "check", "get", "quiet", "run_produce", "run_judge",
            "PREAMBLES", "preamble", "assignment_of", "label"]

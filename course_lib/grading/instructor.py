@@ -19,7 +19,6 @@ from __future__ import annotations
 import csv
 import datetime
 import fnmatch
-import json
 import os
 import re
 import shutil
@@ -482,7 +481,3 @@ c.Execute.interrupt_on_timeout = True
 c.Execute.kernel_name = "gpu-rl-course"
 """
 
-
-def write_json(path: str, data) -> None:  # pragma: no cover - convenience for scripts
-    with open(path, "w") as f:
-        json.dump(data, f, indent=1)
