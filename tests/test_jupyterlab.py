@@ -142,7 +142,8 @@ def test_chapter2_runs_in_jupyterlab_with_outputs_and_a_widget(lab):
 
 def test_validate_button_reports_success(lab):
     page = _open(lab, "ch01_setup.ipynb")
-    page.locator(".jp-NotebookPanel-toolbar >> text=Validate").first.click()
+    # JupyterLab may restore the chapter 2 tab from the previous test: click the visible toolbar's button
+    page.locator(".jp-NotebookPanel-toolbar >> text=Validate >> visible=true").first.click()
     dialog = page.wait_for_selector(".jp-Dialog", timeout=300_000)
     page.wait_for_selector(".jp-Dialog >> text=/Success|VALIDATION FAILED|error/i", timeout=300_000)
     text = dialog.inner_text()
