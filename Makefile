@@ -33,7 +33,8 @@ install-test: $(PY)
 	$(PY) -m course_lib.grading.kernel
 
 lab: install
-	$(PY) -m jupyter lab --notebook-dir="$$( [ -d notebooks ] && ls notebooks/*/*.ipynb >/dev/null 2>&1 && echo notebooks || echo . )" \
+	JUPYTER_CONFIG_PATH="$(CURDIR)/notebooks$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
+		$(PY) -m jupyter lab --notebook-dir="$$( [ -d notebooks ] && ls notebooks/*/*.ipynb >/dev/null 2>&1 && echo notebooks || echo . )" \
 		--port=$(PORT) $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
 test: install-test
