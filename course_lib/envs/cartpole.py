@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import torch
 
 from .config import resolve_cfg
-from .randomization import randomize
 from .rewards import cartpole_exercise_reward, cartpole_isaacgym_reward
 from .vec_env import VecEnvBase
 
@@ -57,11 +56,7 @@ class CartpoleTask(VecEnvBase):
         self.stepper_mode = c.stepper_mode
         super().__init__(dataclasses.asdict(c), sim_device, graphics_device_id, headless)
         self.randomizer = None
-        if c.randomize:
-            if not c.randomization_params:
-                raise ValueError("randomize is true but randomization_params is empty: give the parameters to "
-                                 "randomize (e.g. course_lib.envs.randomization.CHAPTER_RANDOMIZATION)")
-            randomize(self, c.randomization_params, seed=c.seed)
+        self.apply_randomization_cfg(c.randomize, c.randomization_params, c.seed)
         self.reset()
 
     def create_sim(self) -> None:

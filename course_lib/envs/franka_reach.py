@@ -16,7 +16,6 @@ import torch
 
 from ..sim import Articulation
 from .config import resolve_cfg
-from .randomization import randomize
 from .rewards import reach_reward
 from .vec_env import VecEnvBase
 
@@ -87,11 +86,7 @@ class FrankaReachTask(VecEnvBase):
         self.target_low = torch.tensor(c.target_low, device=dev)
         self.target_high = torch.tensor(c.target_high, device=dev)
         self.home = torch.tensor(c.home_pose, device=dev)
-        if c.randomize:
-            if not c.randomization_params:
-                raise ValueError("randomize is true but randomization_params is empty: give the parameters to "
-                                 "randomize (e.g. course_lib.envs.randomization.CHAPTER_RANDOMIZATION)")
-            randomize(self, c.randomization_params, seed=c.seed)
+        self.apply_randomization_cfg(c.randomize, c.randomization_params, c.seed)
         self.reset()
 
     def create_sim(self) -> None:

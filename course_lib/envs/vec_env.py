@@ -229,6 +229,17 @@ class VecEnvBase(ChapterRandomizationMixin):
         """Re-seed the task's generator (initial states, targets, randomization)."""
         self.rng.manual_seed(int(seed))
 
+    def apply_randomization_cfg(self, enabled: bool, params, seed=None) -> None:
+        """The task config's ``randomize`` / ``randomization_params``: hook the randomizer in if enabled."""
+        if not enabled:
+            return
+        if not params:
+            raise ValueError("randomize is true but randomization_params is empty: give the parameters to "
+                             "randomize (e.g. course_lib.envs.randomization.CHAPTER_RANDOMIZATION)")
+        from .randomization import randomize
+
+        randomize(self, params, seed=seed)
+
     # ------------------------------------------------------ episode logging
     def _accumulate_terms(self) -> None:
         for name, value in self.reward_terms.items():
