@@ -12,7 +12,7 @@ import math
 import torch
 
 __all__ = [
-    "reach_reward", "sparse_reach_reward", "dense_reach_reward",
+    "reach_reward", "sparse_reach_reward", "dense_reach_reward", "improved_reach_reward", "near_joint_limits",
     "cartpole_exercise_reward", "cartpole_isaacgym_reward",
 ]
 
@@ -45,6 +45,74 @@ def dense_reach_reward(distance: torch.Tensor, success_radius: float = 0.05, suc
         "success": success_bonus * (distance < success_radius).to(distance.dtype),
     }
     return sum(terms.values()), terms
+
+
+#: rad: a joint closer than this to either of its own limits is "near its limit" (improved reward).
+#: The chapter tests ``abs(q) > 0.9``, which would mean "the outer 5 % of the range at either end" for a joint
+#: normalised to [-1, 1]; 5 % of the Panda's narrowest range (joint 4, -3.0718..-0.0698: 3.0 rad) is 0.15 rad.
+JOINT_LIMIT_MARGIN = 0.15
+
+
+def near_joint_limits(q: torch.Tensor, q_lower: torch.Tensor, q_upper: torch.Tensor,
+                      margin: float | torch.Tensor = JOINT_LIMIT_MARGIN) -> torch.Tensor:
+    """(N, D) bool: joint positions within ``margin`` rad of their *own* lower or upper limit.
+
+    q: (N, D) rad. q_lower, q_upper: (D,) or (N, D) rad, each joint's limits.
+    margin: rad, a float or (D,). The chapter's ``abs(q) > 0.9`` is not this:
+    on the Panda it flags joint 4 (range -3.07..-0.07) and joint 6
+    (-0.02..3.75) at the home pose, -1.57 and 1.57, where both are far from
+    their limits, and misses joint 4 at -0.1, 0.03 rad from its upper one.
+    """
+    margin = torch.as_tensor(margin, dtype=q.dtype, device=q.device)
+    return (q < q_lower + margin) | (q > q_upper - margin)
+
+
+def improved_reach_reward(distance: torch.Tensor, actions: torch.Tensor, collided: torch.Tensor, q: torch.Tensor,
+                          q_lower: torch.Tensor, q_upper: torch.Tensor, success_radius: float = 0.05,
+                          success_bonus: float = 5.0, action_weight: float = 0.01, collision_penalty: float = 2.0,
+                          joint_limit_weight: float = 0.1, joint_limit_margin: float = JOINT_LIMIT_MARGIN):
+    """The chapter's "Improved Franka Reach Reward", with the joint-limit test fixed.
+
+    distance: (N,) TCP-to-target distance, m. actions: (N, 7) in [-1, 1].
+    collided: (N,) bool, the arm touches itself or the table this step.
+    q: (N, 7) joint positions, rad; q_lower, q_upper: (7,) (or (N, 7)) limits, rad.
+
+    reward = -distance                                   ("distance", in about [-1, 0])
+             + 5 [distance < 0.05]                       ("success": the chapter scales the bonus 10 -> 5)
+             - 0.01 |action|                             ("action")
+             - 2 [collided]                              ("collision"; the task also ends the episode)
+             - 0.1 * #(joints within 0.15 rad of their own limits)   ("joint_limit")
+
+    The weights are the chapter's; only the joint-limit test differs (see
+    :func:`near_joint_limits`). Every term is computed for every
+    environment, as in the chapter's listing: a step that succeeds and
+    collides gets both.
+    """
+    _check_batch(distance, actions, collided, q)
+    dt = distance.dtype
+    near = near_joint_limits(q, q_lower, q_upper, joint_limit_margin)
+    terms = {
+        "distance": -distance,
+        "success": success_bonus * (distance < success_radius).to(dt),
+        "action": -action_weight * torch.linalg.vector_norm(actions, dim=-1),
+        "collision": -collision_penalty * collided.to(dt),
+        "joint_limit": -joint_limit_weight * near.sum(-1).to(dt),
+    }
+    return sum(terms.values()), terms
+
+
+def _check_batch(distance, actions, collided, q) -> None:
+    """Clear errors for the mistakes a caller makes: shapes that do not match one batch, a float ``collided``."""
+    if distance.dim() != 1:
+        raise ValueError(f"distance must have shape (num_envs,), got {tuple(distance.shape)}")
+    n = distance.shape[0]
+    for name, t, dims in (("actions", actions, 2), ("collided", collided, 1), ("q", q, 2)):
+        if t.dim() != dims or t.shape[0] != n:
+            want = "(num_envs,)" if dims == 1 else "(num_envs, 7)"
+            raise ValueError(f"{name} must have shape {want} with num_envs = {n} (from distance), "
+                             f"got {tuple(t.shape)}")
+    if collided.dtype != torch.bool:
+        raise ValueError(f"collided must be a bool tensor (e.g. env.check_collisions()), got {collided.dtype}")
 
 
 def cartpole_exercise_reward(pole_angle: torch.Tensor, fallen: torch.Tensor,
