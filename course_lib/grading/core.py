@@ -74,8 +74,15 @@ def assignment_of(name: str) -> str:
 
 
 def _load_all() -> None:
-    # the chapters register their checks on import
-    from . import ch01, ch02  # noqa: F401
+    """Import every chapter module (``chNN.py`` in this package): each registers its checks on import."""
+    import importlib
+    import os
+    import pkgutil
+    import re
+
+    for mod in pkgutil.iter_modules([os.path.dirname(os.path.abspath(__file__))]):
+        if re.fullmatch(r"ch\d\d", mod.name):
+            importlib.import_module(f"{__package__}.{mod.name}")
 
 
 def preamble(assignment: str) -> str:
