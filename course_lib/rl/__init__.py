@@ -5,6 +5,8 @@
   directory ``runs/<name>/``.
 - :func:`load_policy` turns a checkpoint into a deterministic ``torch`` module.
 - :func:`evaluate` measures success on a fixed, seeded set of episodes.
+- :func:`export_onnx` / :func:`export_torchscript` write a policy for deployment
+  (:mod:`course_lib.rl.export`), :func:`load_exported` reads it back.
 - :class:`CourseVectorEnv` adapts a task to gymnasium's vector API (for
   Stable-Baselines3, skrl and friends).
 
@@ -18,7 +20,7 @@ from .policy import CheckpointError, Policy, load_policy
 
 __all__ = ["train", "TrainResult", "evaluate", "EvalResult", "wilson_interval", "load_policy", "Policy",
            "CheckpointError", "ConfigError", "TrainConfig", "load_config", "to_rlgames", "apply_device_defaults",
-           "CourseVectorEnv"]
+           "CourseVectorEnv", "export_onnx", "export_torchscript", "load_exported"]
 
 
 def __getattr__(name):
@@ -26,6 +28,10 @@ def __getattr__(name):
         from . import trainer as _train
 
         return getattr(_train, name)
+    if name in ("export_onnx", "export_torchscript", "load_exported"):
+        from . import export as _export
+
+        return getattr(_export, name)
     if name == "CourseVectorEnv":
         from .gym_adapter import CourseVectorEnv
 
