@@ -77,7 +77,7 @@ def evaluate_checkpoint(checkpoint: str, task: str = "cartpole", episodes: int =
     policy.task = task  # evaluated on the reference task whatever task it was trained on
     r = evaluate(task, policy, episodes=int(episodes), seed=int(seed), device=device)
     return {"ok": True, "success_rate": r.success_rate, "ci95": list(r.ci95), "episodes": r.episodes,
-            "mean_length": r.mean_length, "mean_reward": r.mean_reward, "seed": r.seed, "task": task,
+            "mean_length": r.mean_length, "mean_reward": r.mean_reward, "mean_step_reward": r.mean_step_reward, "seed": r.seed, "task": task,
             "trained_on": trained_on, "max_steps": int(getattr(ref, "max_episode_length", 500)),
             "checkpoint": checkpoint}
 

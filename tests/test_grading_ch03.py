@@ -1,0 +1,131 @@
+"""Chapter 3's checks on the solution and on wrong versions of it, without a notebook: each wrong version fails
+the check of its behaviour (with a message that says what is wrong) and passes the others."""
+import os
+import re
+
+import pytest
+import torch
+
+from course_lib.grading import CheckFailed, check
+from course_lib.grading.core import preamble
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SRC = os.path.join(ROOT, "solutions", "src", "ch03_franka_reach.py")
+
+STATE_CHECKS = ("observations", "reward", "success", "reset_joints", "reset_targets", "reset_counters")
+HIDDEN = {  # the hidden cases of the notebook, as its test cells give them
+    "observations": dict(seed=53117, n=2000, edges=True, hidden=True),
+    "reward": dict(seed=53118, n=2000, edges=True, hidden=True),
+    "success": dict(seed=53119, n=2000, edges=True, hidden=True),
+    "reset_joints": dict(seed=53120, n=2048, k=1500, hidden=True),
+    "reset_targets": dict(seed=53123, n=2048, k=1500, hidden=True),
+    "reset_counters": dict(seed=53125, n=2048, k=1000, hidden=True),
+}
+
+
+def solution_cell() -> str:
+    with open(SRC) as f:
+        text = f.read()
+    cell = text.split("# %% id=reach_task solution\n", 1)[1].split("\n# %%", 1)[0]
+    return re.sub(r"^\s*### (BEGIN|END) SOLUTION\n", "", cell, flags=re.M)
+
+
+def namespace(edits=()):
+    code = solution_cell()
+    for old, new in edits:
+        assert old in code, old
+        code = code.replace(old, new)
+    ns: dict = {}
+    exec(compile(preamble("ch03") + "\n" + code, "<solution cell>", "exec"), ns)
+    return ns
+
+
+WRONG = {
+    "obs_order": ([("torch.cat((joint_pos, joint_vel, target_rel)", "torch.cat((joint_vel, joint_pos, target_rel)")],
+                  "observations", "wrong order"),
+    "obs_sign": ([("target_rel = self.targets - self.get_end_effector_position()",
+                   "target_rel = self.get_end_effector_position() - self.targets")], "observations", "wrong sign"),
+    "no_bonus": ([("\n                           + self.success_bonus * success.float())", ")")], "success",
+                 "success bonus is missing"),
+    # the reward inside the ball has the action penalty too: both reward checks see it
+    "no_action_penalty": ([("- self.action_penalty * torch.linalg.vector_norm(self.actions, dim=-1)", "")], ("reward", "success"),
+                          "action penalty"),
+    "targets_outside_box": ([("self.targets[env_ids] = self.low + u * (self.high - self.low)",
+                              "self.targets[env_ids] = u * 0.6 + 0.3")], "reset_targets", "outside the chapter's box"),
+    "listing_joints": ([("self.set_joint_positions(env_ids, q)",
+                         "self.set_joint_positions(env_ids, torch.rand((n, 7), device=self.device) * 0.5)")],
+                       "reset_joints", "outside the Panda's limits"),
+    "same_pose_everywhere": ([("self.set_joint_positions(env_ids, q)",
+                               "self.set_joint_positions(env_ids, self.home.expand(n, 7))")],
+                             "reset_joints", "same joint positions"),
+    "resets_everyone": ([("self.targets[env_ids] = self.low + u * (self.high - self.low)",
+                          "self.targets[:] = self.low + torch.rand(self.num_envs, 3) * (self.high - self.low)")],
+                        "reset_targets", "not in env_ids"),
+    "forgot_progress": ([("        self.progress_buf[env_ids] = 0\n", "")], "reset_counters", "progress_buf"),
+}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.mark.parametrize("name", STATE_CHECKS)
+def test_the_solution_passes_visible_and_hidden_cases(name, capsys):
+    ns = namespace()
+    check(f"ch03.{name}", ns, seed=0)
+    check(f"ch03.{name}", ns, **HIDDEN[name])
+    out = capsys.readouterr().out
+    assert out.count("PASS") == 2, out
+
+
+@pytest.mark.parametrize("wrong", sorted(WRONG))
+def test_a_wrong_version_fails_its_check_only(wrong, capsys):
+    edits, failing, says = WRONG[wrong]
+    failing = (failing,) if isinstance(failing, str) else failing
+    ns = namespace(edits)
+    for name in STATE_CHECKS:
+        if name in failing:
+            with pytest.raises(CheckFailed, match=re.escape(says) if name == failing[0] else None):
+                check(f"ch03.{name}", ns, seed=0)
+            with pytest.raises(CheckFailed) as hidden:  # the hidden cases catch it too, without giving values away
+                check(f"ch03.{name}", ns, **HIDDEN[name])
+            assert "e.g. state" not in str(hidden.value)
+        else:
+            check(f"ch03.{name}", ns, seed=0)
+
+
+def test_the_boundary_cases_are_only_in_the_hidden_set():
+    """A bonus radius of 5.02 cm passes the visible cases and fails the hidden ones (0.2 mm outside)."""
+    ns = namespace([("success = distance < self.success_radius", "success = distance < 0.0502")])
+    check("ch03.success", ns, seed=0, n=300, edges=False)
+    with pytest.raises(CheckFailed, match="just outside 5 cm"):
+        check("ch03.success", ns, **HIDDEN["success"])
+
+
+def test_the_reference_task_itself_is_refused():
+    from course_lib.envs import FrankaReachTask
+
+    with pytest.raises(CheckFailed, match="reference task"):
+        check("ch03.observations", {"FrankaReachTask": FrankaReachTask}, seed=0)
+
+
+def test_a_policy_check_reports_a_missing_checkpoint(tmp_path):
+    with pytest.raises(CheckFailed, match="no checkpoint"):
+        check("ch03.policy", {}, checkpoint=str(tmp_path / "nothing.pth"), episodes=10)
+
+
+def test_judges_of_the_trained_policy():
+    from course_lib.grading.ch03 import judge_policy, judge_policy_reward
+
+    result = {"ok": True, "success_rate": 0.79, "episodes": 1000, "ci95": [0.76, 0.81], "mean_length": 120.0,
+              "mean_step_reward": -0.05}
+    with pytest.raises(CheckFailed, match="79.0% of 1000"):
+        judge_policy({"min_success": 0.8}, result)
+    assert "80.0%" in judge_policy({"min_success": 0.8}, dict(result, success_rate=0.8))
+    assert "-0.050" in judge_policy_reward({"min_step_reward": -0.2}, result)
+    with pytest.raises(CheckFailed, match="-0.250"):
+        judge_policy_reward({"min_step_reward": -0.2}, dict(result, mean_step_reward=-0.25))
