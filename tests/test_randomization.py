@@ -548,3 +548,43 @@ def test_sag_demo_heavier_arm_sags_and_overshoots():
     assert float(v.tcp_error[0].max()) < 1e-4 and float(v.tcp_drop[1, -1]) < -0.02  # velocity drive: it drifts
     assert math.isnan(float(v.static_error[1]))
     assert "1.30" in d.table()
+
+
+# ------------------------------------------------------ a fixed randomized test set
+def test_seed_redraws_a_randomized_task_as_if_built_with_that_seed():
+    params = merge_params(EXERCISE5_TEST_SET, {"actuation_latency": {"range": [0, 3]}})
+    env = reach(24, seed=5, randomize=True, randomization_params=params)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(40):  # episodes end, environments are re-drawn, generators move on
+        env.step(torch.rand(24, 7, generator=g) * 2 - 1)
+    env.seed(9)
+    fresh = reach(24, seed=9, randomize=True, randomization_params=params)
+    for name in ("link_mass", "link_inertia", "joint_friction", "joint_damping"):
+        assert torch.equal(getattr(env.robot, name), getattr(fresh.robot, name)), name
+    assert torch.equal(env.randomizer.latency.delay, fresh.randomizer.latency.delay)
+    assert not torch.equal(env.robot.link_mass, reach(24, seed=5, randomize=True,
+                                                      randomization_params=params).robot.link_mass)
+
+
+def test_randomized_evaluation_is_the_same_test_set_whatever_the_policy():
+    """Two batches of episodes: each batch meets the same masses, whether the policy ends episodes early or not."""
+    from course_lib.rl import evaluate
+
+    def recorder(env, act):
+        seen = []
+
+        def policy(obs):
+            if int(env.progress_buf.max()) == 0:  # first step of a batch (evaluate just reset every env)
+                seen.append(env.robot.link_mass.clone())
+            return act(obs)
+        return policy, seen
+
+    runs = []
+    for act in (lambda o: torch.zeros(o.shape[0], 7), lambda o: torch.sign(o[:, :7] + 1.0) * 0.5):
+        env = reach(8, seed=0, randomize=True, randomization_params=EXERCISE5_TEST_SET, max_episode_length=20)
+        policy, seen = recorder(env, act)
+        evaluate(env, policy, episodes=16, seed=0)
+        runs.append(seen)
+    assert len(runs[0]) == len(runs[1]) == 2
+    assert torch.equal(runs[0][0], runs[1][0]) and torch.equal(runs[0][1], runs[1][1])
+    assert not torch.equal(runs[0][0], runs[0][1])  # batch 2 is another draw

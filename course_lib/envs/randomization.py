@@ -861,6 +861,22 @@ class DomainRandomizer:
             actions = self.latency(actions)
         return self.noise_actions(actions)
 
+    def reseed(self, seed: int) -> None:
+        """Start again from ``seed``: fresh generators, and every environment's values drawn anew, now.
+
+        Afterwards the randomized values (physics, latency, visuals, correlated
+        noise, gravity) are exactly those of a task built with this seed, so a
+        randomized test set is the same set whatever ran before it
+        (:meth:`VecEnvBase.seed` calls this; ``course_lib.evaluate`` re-seeds
+        before every batch). The schedule's step counter is kept.
+        """
+        self.seed = int(seed)
+        self._gens.clear()
+        self._first = True
+        self.apply(None, force=True)
+        if self.latency is not None:
+            self.latency.reset(None)
+
     def attach(self) -> None:
         """Hook into the task: ``reset_idx`` re-draws, ``pre_physics_step`` gets delayed and noisy actions,
         ``compute_observations`` returns noisy observations. Draws everything once, now."""

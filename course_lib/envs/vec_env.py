@@ -226,8 +226,15 @@ class VecEnvBase(ChapterRandomizationMixin):
         return self.compute_observations()
 
     def seed(self, seed: int) -> None:
-        """Re-seed the task's generator (initial states, targets, randomization)."""
+        """Re-seed the task's generator (initial states, targets) and its randomizer, if it has one.
+
+        A randomized task's values are re-drawn at once from the new seed:
+        after ``env.seed(s)`` they are those of a task built with ``seed=s``.
+        """
         self.rng.manual_seed(int(seed))
+        dr = getattr(self, "randomizer", None)
+        if dr is not None:
+            dr.reseed(int(seed))
 
     def apply_randomization_cfg(self, enabled: bool, params, seed=None) -> None:
         """The task config's ``randomize`` / ``randomization_params``: hook the randomizer in if enabled."""
