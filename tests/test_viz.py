@@ -247,3 +247,33 @@ def test_reward_weights_panel_recomputes(rollout):
     after = panel.return_lines[0].get_ydata()
     assert not np.allclose(before, after) and panel.label.value != label
     np.testing.assert_allclose(panel.reward, viz.reach_reward_from_rollout(rollout, success_bonus=0.0))
+
+
+def test_env_styles_show_a_randomized_task_as_a_camera_would_see_it():
+    from course_lib.envs.randomization import CHAPTER_VISUALS, merge_params, randomize
+
+    env = course_lib.make("franka_reach", num_envs=6, seed=0)
+    nominal = viz.env_styles(env, (0,))[0]
+    assert nominal["light"] == 1.0 and nominal["camera_offset"] == (0.0, 0.0, 0.0)
+    randomize(env, merge_params(CHAPTER_VISUALS, {"actor_params": {"franka": {"color": True}}}), seed=1)
+    styles = viz.env_styles(env, (2, 4))
+    for k, i in enumerate((2, 4)):
+        assert styles[k]["light"] == pytest.approx(float(env.light_intensity[i]) / 2000.0)
+        assert 0.5 <= styles[k]["light"] <= 1.5
+        assert styles[k]["target_color"] == pytest.approx(env.object_color[i].tolist())
+        assert styles[k]["link_color"] == pytest.approx(env.robot_color[i, 0].tolist())
+        assert styles[k]["camera_offset"] == pytest.approx(env.camera_offset[i].tolist())
+    assert styles[0] != styles[1]
+    # the drawing follows them: the view box moves by the camera offset, the target takes the object's colour
+    ax_plain, ax_env = axes3d(2)
+    pos, rot = env.robot.forward_kinematics(env.robot.q)
+    viz.draw_arm(ax_plain, pos, rot, env=2)
+    art = viz.draw_arm(ax_env, pos, rot, env=2, target=env.targets[2], style=styles[0])
+    dx = styles[0]["camera_offset"][0]
+    assert ax_env.get_xlim()[0] == pytest.approx(ax_plain.get_xlim()[0] - dx)
+    light = styles[0]["light"]
+    want = np.array(styles[0]["target_color"])
+    want = want * light if light <= 1 else want + (1 - want) * (light - 1)
+    assert art.target.get_color()[:3] == pytest.approx(tuple(np.clip(want, 0, 1)))
+    with pytest.raises(ValueError, match="envs must be indices"):
+        viz.env_styles(env, (6,))

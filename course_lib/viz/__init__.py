@@ -6,7 +6,8 @@
 
 - :func:`draw_arm`, :func:`draw_cartpole`: one state into matplotlib axes;
   they return artists whose ``update`` moves them. ``style=`` takes colours,
-  light and camera offset (visual randomization, :func:`random_style`).
+  light and camera offset (visual randomization: :func:`random_style`, or :func:`env_styles` from a
+  randomized task's per-environment light, colours and camera offset).
 - :func:`record_rollout` -> :class:`Rollout`; :func:`animate_rollout`, :func:`to_html`.
 - :func:`plot_training_curves`, :class:`LivePlot` (a training callback),
   :func:`plot_success_map`.
@@ -19,12 +20,13 @@ is shown twice in a notebook and nothing depends on the backend.
 from __future__ import annotations
 
 from .animate import animate_rollout, to_html
-from .draw import DEFAULT_STYLE, PANDA_LINKS, ArmArtists, CartpoleArtists, draw_arm, draw_cartpole, random_style
+from .draw import (DEFAULT_STYLE, PANDA_LINKS, ArmArtists, CartpoleArtists, draw_arm, draw_cartpole, env_styles,
+                   random_style)
 from .plots import PANDA_TCP_REACH, LivePlot, plot_success_map, plot_training_curves, read_metrics
 from .rollout import Rollout, record_rollout
 from .widgets import RewardWeightsPanel, TargetPanel, reach_reward_from_rollout, reward_weights_panel, target_panel
 
-__all__ = ["draw_arm", "draw_cartpole", "random_style", "DEFAULT_STYLE", "PANDA_LINKS", "ArmArtists",
+__all__ = ["draw_arm", "draw_cartpole", "random_style", "env_styles", "DEFAULT_STYLE", "PANDA_LINKS", "ArmArtists",
            "CartpoleArtists", "Rollout", "record_rollout", "animate_rollout", "to_html", "plot_training_curves",
            "read_metrics", "LivePlot", "plot_success_map", "PANDA_TCP_REACH", "target_panel",
            "reward_weights_panel", "reach_reward_from_rollout", "TargetPanel", "RewardWeightsPanel"]

@@ -20,7 +20,7 @@ from matplotlib import colors as mcolors
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
-__all__ = ["DEFAULT_STYLE", "PANDA_LINKS", "draw_arm", "draw_cartpole", "random_style", "ArmArtists",
+__all__ = ["DEFAULT_STYLE", "PANDA_LINKS", "draw_arm", "draw_cartpole", "random_style", "env_styles", "ArmArtists",
            "CartpoleArtists", "arm_view"]
 
 #: link order of ``FrankaReachTask.robot`` (forward_kinematics order)
@@ -72,6 +72,33 @@ def random_style(rng=None) -> dict:
     return dict(light=float(rng.uniform(0.5, 1.5)), link_color=tuple(rng.uniform(0, 1, 3)),
                 table_color=tuple(rng.uniform(0, 1, 3)), background=tuple(rng.uniform(0.6, 1.0, 3)),
                 camera_offset=tuple(rng.uniform(-0.05, 0.05, 3)))
+
+
+def env_styles(env, envs=(0, 1, 2)) -> list:
+    """One style per environment in ``envs``, from a task's per-environment visual values.
+
+    A task randomized with ``visuals`` / ``color`` (the chapter's
+    ``randomize_visuals``, :data:`course_lib.envs.randomization.CHAPTER_VISUALS`)
+    holds ``light_intensity`` (N,), ``object_color`` (N, 3), ``camera_offset``
+    (N, 3, m) and ``robot_color`` (N, num_links, 3). Each style has ``light`` =
+    intensity / the nominal 2000, ``target_color`` = the object's colour,
+    ``camera_offset``, and ``link_color`` = the colour of the robot's first
+    link (the drawing has one colour for the arm). A task that was never
+    randomized gives the nominal look. Pass the list to
+    ``animate_rollout(rollout, style=...)`` for the environments recorded.
+    """
+    from ..envs.randomization import ensure_visual_buffers, NOMINAL_LIGHT_INTENSITY
+
+    ensure_visual_buffers(env)
+    ids = [int(i) for i in envs]
+    bad = [i for i in ids if not 0 <= i < env.num_envs]
+    if bad:
+        raise ValueError(f"envs must be indices in 0..{env.num_envs - 1}, got {bad}")
+    light = _np(env.light_intensity)[ids] / NOMINAL_LIGHT_INTENSITY
+    target, offset, links = _np(env.object_color)[ids], _np(env.camera_offset)[ids], _np(env.robot_color)[ids]
+    return [dict(light=float(light[k]), target_color=tuple(map(float, target[k])),
+                 camera_offset=tuple(map(float, offset[k])), link_color=tuple(map(float, links[k, 0])))
+            for k in range(len(ids))]
 
 
 def _np(x):
