@@ -210,7 +210,8 @@ def check(name: str, namespace: dict | None = None, **params) -> None:
     if chk.kind == "policy":
         from .evaluate_policy import run_in_subprocess
 
-        result = run_in_subprocess(**{k: v for k, v in p.items() if k in ("checkpoint", "task", "episodes", "seed")})
+        result = run_in_subprocess(**{k: v for k, v in p.items() if k in ("checkpoint", "task", "episodes", "seed",
+                                                                              "randomization")})
         try:
             msg = chk.judge(p, result)
         except CheckFailed as e:

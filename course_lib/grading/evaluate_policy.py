@@ -6,6 +6,11 @@ prints one line of JSON::
 
     {"ok": true, "success_rate": 0.998, "ci95": [0.989, 1.0], "episodes": 500, "mean_length": 499.6, ...}
 
+With ``--randomization exercise5`` the reference task is randomized with a
+named test set (:data:`TEST_SETS`: ``exercise5`` is Exercise 5's
+``EXERCISE5_TEST_SET``, masses x0.7-1.3, joint friction and damping +-50 %),
+seeded from ``--seed``, the same set of physics whatever the policy does.
+
 or ``{"ok": false, "error": "..."}`` (a missing or unreadable checkpoint, a
 policy for another observation size). The exit status is 0 either way: the
 result is the JSON, not the status.
@@ -25,7 +30,11 @@ import os
 import subprocess
 import sys
 
-__all__ = ["evaluate_checkpoint", "run_in_subprocess", "clean_env", "fresh_python", "main"]
+__all__ = ["evaluate_checkpoint", "run_in_subprocess", "clean_env", "fresh_python", "main", "TEST_SETS"]
+
+#: named randomized test sets: name -> preset in course_lib.envs.randomization (only names: a grade never
+#: depends on a dictionary that a student's notebook wrote)
+TEST_SETS = {"exercise5": "EXERCISE5_TEST_SET"}
 
 #: environment variables a fresh grading process keeps (everything else is dropped)
 KEEP_ENV = ("PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "SYSTEMROOT", "CUDA_VISIBLE_DEVICES")
@@ -53,8 +62,11 @@ def fresh_python(module: str, *args, python: str | None = None) -> list:
 
 
 def evaluate_checkpoint(checkpoint: str, task: str = "cartpole", episodes: int = 500, seed: int = 0,
-                        device: str = "cpu") -> dict:
-    """Load ``checkpoint`` and evaluate it on the registered reference ``task``. Returns a JSON-able dict."""
+                        device: str = "cpu", randomization: str | None = None) -> dict:
+    """Load ``checkpoint`` and evaluate it on the registered reference ``task``. Returns a JSON-able dict.
+
+    randomization: None (the nominal task) or a name in :data:`TEST_SETS`.
+    """
     import torch
 
     torch.set_num_threads(1)
@@ -68,6 +80,13 @@ def evaluate_checkpoint(checkpoint: str, task: str = "cartpole", episodes: int =
         policy = load_policy(checkpoint, device=device)
     except (CheckpointError, FileNotFoundError, OSError) as e:
         return {"ok": False, "error": str(e).splitlines()[0], "checkpoint": checkpoint}
+    overrides = {}
+    if randomization is not None:
+        if randomization not in TEST_SETS:
+            return {"ok": False, "error": f"unknown randomized test set {randomization!r}; known: {sorted(TEST_SETS)}"}
+        from ..envs import randomization as _dr
+
+        overrides = {"randomize": True, "randomization_params": getattr(_dr, TEST_SETS[randomization])}
     ref = TASKS[task]({"num_envs": 1, "seed": 0})
     if (policy.num_obs, policy.num_actions) != (ref.num_obs, ref.num_actions):
         return {"ok": False, "checkpoint": checkpoint,
@@ -75,18 +94,20 @@ def evaluate_checkpoint(checkpoint: str, task: str = "cartpole", episodes: int =
                          f"the reference {task} has {ref.num_obs} and {ref.num_actions}"}
     trained_on = policy.task
     policy.task = task  # evaluated on the reference task whatever task it was trained on
-    r = evaluate(task, policy, episodes=int(episodes), seed=int(seed), device=device)
+    r = evaluate(task, policy, episodes=int(episodes), seed=int(seed), device=device, **overrides)
     return {"ok": True, "success_rate": r.success_rate, "ci95": list(r.ci95), "episodes": r.episodes,
             "mean_length": r.mean_length, "mean_reward": r.mean_reward, "mean_step_reward": r.mean_step_reward, "seed": r.seed, "task": task,
             "trained_on": trained_on, "max_steps": int(getattr(ref, "max_episode_length", 500)),
-            "checkpoint": checkpoint}
+            "checkpoint": checkpoint, "randomization": randomization}
 
 
 def run_in_subprocess(checkpoint: str, task: str = "cartpole", episodes: int = 500, seed: int = 0,
-                      cwd: str | None = None, timeout: float = 600.0, python: str | None = None) -> dict:
+                      cwd: str | None = None, timeout: float = 600.0, python: str | None = None,
+                      randomization: str | None = None) -> dict:
     """Run :func:`evaluate_checkpoint` in ``python -I`` with a clean environment; return its JSON."""
+    extra = ("--randomization", randomization) if randomization is not None else ()
     cmd = fresh_python("course_lib.grading.evaluate_policy", os.fspath(checkpoint), "--task", task,
-                       "--episodes", int(episodes), "--seed", int(seed), python=python)
+                       "--episodes", int(episodes), "--seed", int(seed), *extra, python=python)
     try:
         r = subprocess.run(cmd, cwd=cwd, env=clean_env(), capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -108,12 +129,13 @@ def main(argv=None) -> int:
     p.add_argument("--task", default="cartpole")
     p.add_argument("--episodes", type=int, default=500)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--randomization", default=None, help=f"a named randomized test set: {sorted(TEST_SETS)}")
     a = p.parse_args(argv)
     import warnings
 
     warnings.simplefilter("ignore")
     try:
-        result = evaluate_checkpoint(a.checkpoint, a.task, a.episodes, a.seed)
+        result = evaluate_checkpoint(a.checkpoint, a.task, a.episodes, a.seed, randomization=a.randomization)
     except Exception as e:  # report, never crash without JSON
         result = {"ok": False, "error": f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"}
     print(json.dumps(result))

@@ -249,7 +249,7 @@ def judge_main(request_path: str, produced_path: str | None) -> int:
             if c["kind"] == "policy":
                 p = c["params"]
                 result = evaluate_checkpoint(p["checkpoint"], p.get("task", "cartpole"), p.get("episodes", 500),
-                                             p.get("seed", 0))
+                                             p.get("seed", 0), randomization=p.get("randomization"))
                 try:
                     msg = chk.judge(p, result)
                 except CheckFailed as e:
