@@ -24,6 +24,8 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 POINTS = {
     "ch01_setup": {"test_reach_reward": 2, "test_reset_done_state": 2, "test_reset_done_progress": 1,
                    "test_steps_per_second": 2},
+    "ch04_reward_shaping": {"test_sparse_reward": 2, "test_dense_reward": 2, "test_improved_reward": 4,
+                            "test_final_success": 1, "test_comparison": 2},
     "ch02_cartpole": {"test_observations": 2, "test_reward_alive": 2, "test_reward_fall": 1,
                       "test_reset_conditions": 2, "test_reset_state": 2, "test_reset_counters": 1, "test_policy": 5},
 }
@@ -49,6 +51,13 @@ course_lib.evaluate = lambda *args, **kwargs: None
 course_lib.grading.evaluate_policy.run_in_subprocess = lambda *args, **kwargs: {
     "ok": True, "success_rate": 1.0, "episodes": 500, "ci95": [1.0, 1.0], "mean_length": 500.0}
 '''
+
+# ----------------------------------------------------------------------------------------------- ch04
+CH04_SKIP_TRAINING = [("drop_cell_containing", 'for reward in ("sparse", "dense")'),
+                      ("drop_cell_containing", "IMPROVED_ITERATIONS")]
+CH04_SKIP_IMPROVED_TRAINING = [("drop_cell_containing", "IMPROVED_ITERATIONS")]
+CH04_CHAPTER_LIMITS = ("    near_limit = (q < q_lower + 0.15) | (q > q_upper - 0.15)\n",
+                       "    near_limit = q.abs() > 0.9  # the chapter's test\n")
 
 #: student id -> (what is wrong, list of edits). Edits:
 #:   ("replace", grade_id, old, new): in that cell's source (old must occur)
@@ -101,6 +110,26 @@ SUBMISSIONS = {
                         "and the policy evaluation to report success",
                         [("replace", "cartpole_task", *CH02_SIGN), ("append", "cartpole_task", CH02_MONKEYPATCH)]),
     },
+    "ch04_reward_shaping": {
+        "solution": ("the solution, the real notebook (all cells, every training run)", []),
+        "bonus_everywhere": ("sparse_reward gives +10 everywhere: the training cell's check stops it before "
+                             "training, so the comparison has no runs either",
+                             [("replace", "rewards", "    return 10.0 * (distance < 0.05).float()",
+                               "    return torch.full_like(distance, 10.0)")]),
+        "chapter_limits": ("improved_reward with the chapter's abs(q) > 0.9; no training (cells deleted)",
+                           [("replace", "improved_reward", *CH04_CHAPTER_LIMITS), *CH04_SKIP_TRAINING]),
+        "no_collision_penalty": ("improved_reward without the -2 collision penalty; no training (cells deleted)",
+                                 [("replace", "improved_reward", "    reward = reward - 2.0 * collided.float()\n", ""),
+                                  *CH04_SKIP_TRAINING]),
+        "unweighted_success": ("final_success averages the per-iteration rates (not weighted by episodes); trains "
+                               "sparse and dense, skips the optional improved runs",
+                               [("set_source", "final_success",
+                                 "def final_success(metrics, last=50):\n"
+                                 "    rates = [r['success_rate'] for r in list(metrics)[-last:] "
+                                 "if r['success_rate'] is not None]\n"
+                                 "    return sum(rates) / len(rates) if rates else float('nan')\n"),
+                                *CH04_SKIP_IMPROVED_TRAINING]),
+    },
     "ch01_setup": {
         "solution": ("the solution, the real notebook", []),
         "no_bonus": ("reach_reward without the +10 bonus, and steps_per_second that times the warm-up step",
@@ -128,6 +157,13 @@ LOST = {
         "stderr_flood": {},
         "edited_test": {"test_reward_alive", "test_policy"},
         "monkeypatch": {"test_reward_alive", "test_policy"},
+    },
+    "ch04_reward_shaping": {
+        "solution": {},
+        "bonus_everywhere": {"test_sparse_reward", "test_comparison"},
+        "chapter_limits": {"test_improved_reward", "test_comparison"},
+        "no_collision_penalty": {"test_improved_reward", "test_comparison"},
+        "unweighted_success": {"test_final_success", "test_comparison"},
     },
     "ch01_setup": {
         "solution": {},
