@@ -229,7 +229,9 @@ class VecEnvBase(ChapterRandomizationMixin):
     #: CUDA: run the whole step (actions to drives, physics, reward, resets, observation) as one CUDA graph
     #: replay, for tasks that implement the masked reset (:meth:`reset_where`). Without it a step launches
     #: hundreds of small kernels and waits on the host for the list of environments to reset; that, not
-    #: the physics, bounded training at 4096 environments. False: always step the ordinary way.
+    #: the physics, bounded training at 4096 environments. Python numbers the step reads (a config's
+    #: success radius, say) are fixed once the graph is captured, at the third step; tensors are read
+    #: at every replay. False: always step the ordinary way.
     fused_step: bool = True
 
     def reset_where(self, mask: torch.Tensor) -> None:
