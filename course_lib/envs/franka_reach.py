@@ -66,6 +66,7 @@ class FrankaReachCfg:
     randomize: bool = False
     randomization_params: dict | None = None
     stepper_mode: str = "auto"  # "auto" (CUDA: "graph", CPU: "eager"), "eager", "compile", "graph", "compile+graph"
+    fused_step: bool = True  # CUDA graph modes: the whole step as one graph (VecEnvBase.fused_step)
 
     def __post_init__(self):
         if self.reward not in REACH_REWARDS:
@@ -100,6 +101,7 @@ class FrankaReachTask(VecEnvBase):
         self.num_obs = 17
         self.num_actions = 7
         self.stepper_mode = c.stepper_mode
+        self.fused_step = c.fused_step
         super().__init__(dataclasses.asdict(c), sim_device, graphics_device_id, headless)
         self.randomizer = None
         dev = self.device
