@@ -99,3 +99,42 @@ def test_the_listing_on_cuda_fails_at_its_cpu_targets_and_runs_once_fixed():
         env.step(torch.rand(64, 7, device="cuda") * 2 - 1)
     assert env.get_joint_positions().device.type == "cuda"
     assert torch.isfinite(env.obs_buf).all()
+
+
+def _reach_pair(mode, **cfg):
+    a = course_lib.make("franka_reach", num_envs=4096, device="cuda", seed=3, stepper_mode=mode, **cfg)
+    b = course_lib.make("franka_reach", num_envs=4096, device="cuda", seed=3, stepper_mode=mode, **cfg)
+    a.fused_step = False
+    return a, b
+
+
+@pytest.mark.parametrize("mode", ["graph", "compile+graph"])
+def test_the_whole_step_graph_equals_the_ordinary_step_without_resets(mode):
+    a, b = _reach_pair(mode, success_radius=1e-6)
+    g = torch.Generator(device="cuda").manual_seed(0)
+    for _ in range(40):
+        act = 2 * torch.rand(4096, 7, generator=g, device="cuda") - 1
+        oa, ra, da, _ = a.step(act)
+        ob, rb, db, _ = b.step(act)
+        assert torch.allclose(oa, ob, atol=1e-5, rtol=1e-5) and torch.allclose(ra, rb, atol=1e-5)
+        assert torch.equal(da, db)
+    assert b._step_graph is not None and a._step_graph is None
+
+
+def test_the_whole_step_graph_resets_what_ended_and_keeps_statistics():
+    _, b = _reach_pair("graph", max_episode_length=10, success_radius=1e-6)
+    act = torch.full((4096, 7), 0.2, device="cuda")
+    for k in range(10):
+        if k == 0:
+            b.step(act)
+            b.progress_buf[:2048] = 0  # the first half one step behind
+        else:
+            obs, rew, done, ext = b.step(act)
+    assert b._step_graph is not None
+    assert done[2048:].all() and not done[:2048].any() and ext["time_outs"][2048:].all()
+    assert float(ext["episode"]["length"]) == 10.0 and bool((b.progress_buf[2048:] == 0).all())
+    t = b.targets[2048:]
+    lo, hi = b.target_low, b.target_high
+    assert bool(((t >= lo) & (t <= hi)).all()) and float(t.std(0).min()) > 0.1
+    q = b.get_joint_positions()[2048:]
+    assert bool(((q - b.home).abs() <= 0.15 + 1e-5).all()) and torch.allclose(obs[2048:, :7], q)

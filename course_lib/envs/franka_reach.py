@@ -66,6 +66,7 @@ class FrankaReachCfg:
     randomize: bool = False
     randomization_params: dict | None = None
     stepper_mode: str = "auto"  # "auto" (CUDA: "graph", CPU: "eager"), "eager", "compile", "graph", "compile+graph"
+    fused_step: bool = True  # CUDA graph modes: the whole step as one graph (VecEnvBase.fused_step)
 
     def __post_init__(self):
         if self.reward not in REACH_REWARDS:
@@ -100,6 +101,7 @@ class FrankaReachTask(VecEnvBase):
         self.num_obs = 17
         self.num_actions = 7
         self.stepper_mode = c.stepper_mode
+        self.fused_step = c.fused_step
         super().__init__(dataclasses.asdict(c), sim_device, graphics_device_id, headless)
         self.randomizer = None
         dev = self.device
@@ -178,6 +180,25 @@ class FrankaReachTask(VecEnvBase):
         u = torch.rand(n, 7, generator=self.rng, device=self.device) * 2.0 - 1.0
         q = self.home + self.task_cfg.reset_noise * u
         return torch.maximum(torch.minimum(q, self.robot.upper), self.robot.lower)
+
+    def draw_reset_randoms(self) -> None:
+        """Uniform numbers for the next step's :meth:`reset_where`, from the task's generator."""
+        if not hasattr(self, "_u_q"):
+            self._u_q = torch.empty(self.num_envs, 7, device=self.device)
+            self._u_t = torch.empty(self.num_envs, 3, device=self.device)
+        torch.rand(self.num_envs, 7, generator=self.rng, device=self.device, out=self._u_q)
+        torch.rand(self.num_envs, 3, generator=self.rng, device=self.device, out=self._u_t)
+
+    def reset_where(self, mask: torch.Tensor) -> None:
+        """:meth:`reset_idx` for the environments where ``mask`` (N,) is true, as a CUDA graph can record it."""
+        q = self.home + self.task_cfg.reset_noise * (2.0 * self._u_q - 1.0)
+        self.robot.set_state_where(mask, q)
+        m = mask[:, None]
+        self.robot.pos_target.copy_(torch.where(m, self.robot.q, self.robot.pos_target))
+        self.robot.vel_target.masked_fill_(m, 0.0)
+        targets = self.target_low + self._u_t * (self.target_high - self.target_low)
+        self.targets.copy_(torch.where(m, targets, self.targets))
+        self._state_version += 1
 
     def reset_idx(self, env_ids: torch.Tensor) -> None:
         n = len(env_ids)

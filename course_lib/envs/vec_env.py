@@ -109,6 +109,11 @@ class VecEnvBase(ChapterRandomizationMixin):
         self._stepper = None
         self._state_version = 0
         self._fk_cache = (-1, None, None)
+        self._fused = None  # whole-step CUDA graph: decided at the first step
+        self._fused_warmups = 0
+        self._step_graph = None
+        self._body_stepper = None
+        self._episode_stats: dict = {}
         self.create_sim()
         self._finish_sim()
         self._wrap_listing_reset()
@@ -198,6 +203,8 @@ class VecEnvBase(ChapterRandomizationMixin):
         """
         actions = self._validate_actions(actions)
         self.actions.copy_(actions)
+        if self._use_fused_step():
+            return self._fused_step()
         self.pre_physics_step(self.actions)
         self.simulate()
         self.progress_buf += 1
@@ -217,6 +224,91 @@ class VecEnvBase(ChapterRandomizationMixin):
         self.compute_observations()
         self.reset_buf.copy_(dones)
         return self.obs_buf, self.rew_buf, self.reset_buf, self.extras
+
+    # --------------------------------------------- the whole step as one CUDA graph
+    #: CUDA: run the whole step (actions to drives, physics, reward, resets, observation) as one CUDA graph
+    #: replay, for tasks that implement the masked reset (:meth:`reset_where`). Without it a step launches
+    #: hundreds of small kernels and waits on the host for the list of environments to reset; that, not
+    #: the physics, bounded training at 4096 environments. Python numbers the step reads (a config's
+    #: success radius, say) are fixed once the graph is captured, at the third step; tensors are read
+    #: at every replay. False: always step the ordinary way.
+    fused_step: bool = True
+
+    def reset_where(self, mask: torch.Tensor) -> None:
+        """Reset the environments where ``mask`` (num_envs,) bool is true: the masked form of
+        :meth:`reset_idx`, for the CUDA-graph step (no host synchronisation, no indexing by a list of
+        environments, no random numbers drawn: use those of :meth:`draw_reset_randoms`). Optional;
+        counters (``progress_buf``, ``reset_buf``) are the base class's business."""
+        raise NotImplementedError
+
+    def draw_reset_randoms(self) -> None:
+        """Draw, outside the CUDA graph and from ``self.rng``, the random numbers that the next step's
+        :meth:`reset_where` uses (into preallocated buffers). Optional."""
+
+    def _use_fused_step(self) -> bool:
+        if self._fused is None:  # decided once: the task, the device and the stepper do not change
+            mode = getattr(self, "stepper_mode", "auto")
+            self._fused = bool(self.device.type == "cuda" and self.fused_step
+                               and type(self).reset_where is not VecEnvBase.reset_where
+                               and mode in ("auto", "graph", "compile+graph"))
+        # randomization hooks into reset_idx: a randomized task steps the ordinary way
+        return self._fused and getattr(self, "randomizer", None) is None
+
+    def _fused_step(self):
+        self.draw_reset_randoms()
+        if self._step_graph is not None:
+            self._step_graph.replay()
+        elif self._fused_warmups < 2 or self.device.type != "cuda":
+            # run eagerly first: allocates the episode sums and statistics, compiles (CPU: always; tests use it)
+            self._fused_warmups += 1
+            self._step_body()
+        else:
+            graph = torch.cuda.CUDAGraph()
+            torch.cuda.synchronize(self.device)
+            with torch.cuda.graph(graph):
+                self._step_body()
+            self._step_graph = graph
+            graph.replay()  # the capture recorded the step without running it
+        self.extras = {"time_outs": self.timeout_buf.clone(), "successes": self.success_buf.clone(),
+                       "episode": {k: v.clone() for k, v in self._episode_stats.items()}}
+        return self.obs_buf, self.rew_buf, self.reset_buf, self.extras
+
+    def _step_body(self) -> None:
+        """One step with masks instead of lists of environments: what the CUDA graph records."""
+        if self._body_stepper is None:
+            inner = "compile" if getattr(self, "stepper_mode", "auto") == "compile+graph" else "eager"
+            self._body_stepper = self.robot.make_stepper(self.sim_dt * self.decimation, self.decimation, mode=inner)
+        self.pre_physics_step(self.actions)
+        self._body_stepper()
+        self._state_version += 1
+        self.progress_buf += 1
+        self.reset_buf.zero_()
+        self.success_buf.zero_()
+        self.compute_reward()
+        self._accumulate_terms()
+        terminated = self.reset_buf.bool()
+        self.timeout_buf.copy_((self.progress_buf >= self.max_episode_length) & ~terminated)
+        done = terminated | self.timeout_buf
+        self._episode_stats_where(done)
+        self.reset_where(done)
+        self.progress_buf.masked_fill_(done, 0)
+        self.compute_observations()
+        self.reset_buf.copy_(done)
+
+    def _episode_stats_where(self, done: torch.Tensor) -> None:
+        """Like :meth:`_log_episodes`, with a mask: means over the episodes that end now (0 when none do)."""
+        d = done.to(self.rew_buf.dtype)
+        count = d.sum().clamp_min(1.0)
+        steps = self.progress_buf.clamp_min(1).to(d.dtype)
+        values = {f"reward/{name}": (sums / steps * d).sum() / count for name, sums in self.episode_sums.items()}
+        values["success"] = (self.success_buf.to(d.dtype) * d).sum() / count
+        values["length"] = (steps * d).sum() / count
+        for key, v in values.items():
+            if key not in self._episode_stats:
+                self._episode_stats[key] = torch.zeros((), dtype=d.dtype, device=self.device)
+            self._episode_stats[key].copy_(v)
+        for sums in self.episode_sums.values():
+            sums.mul_(1.0 - d)
 
     def reset(self) -> torch.Tensor:
         """Reset every environment and return the first observations (num_envs, num_obs)."""

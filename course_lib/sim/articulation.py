@@ -547,6 +547,17 @@ class Articulation:
                 raise ValueError(f"joint velocities must have shape ({len(ids)}, {self.num_dofs}), got {tuple(qd.shape)}")
             self.qd[ids] = qd
 
+    def set_state_where(self, mask: torch.Tensor, q: torch.Tensor, qd: torch.Tensor | None = None) -> None:
+        """Where ``mask`` (N,) is true, set the positions to ``q`` (N, D), clamped to the limits, and the
+        velocities to ``qd`` (N, D) (default zero); elsewhere keep the state.
+
+        The masked form of :meth:`set_state`, for resets inside a CUDA graph: no indexing by a
+        data-dependent list of environments, no host synchronisation, no warning.
+        """
+        m = mask.reshape(-1, 1)
+        self.q.copy_(torch.where(m, torch.maximum(torch.minimum(q, self.upper), self.lower), self.q))
+        self.qd.copy_(torch.where(m, torch.zeros_like(self.qd) if qd is None else qd, self.qd))
+
     def set_link_masses(self, env_ids, masses, links: Sequence[str] | None = None, scale_inertia: bool = True) -> None:
         """Set link masses (n, len(links)) for selected envs; inertias scale with the mass."""
         ids = _as_env_ids(env_ids, self.num_envs, self.device)
