@@ -248,6 +248,33 @@ def test_student_package_has_no_solution_and_no_hidden_test(course, tmp_path):
                                                                                         shown.split("\n")], (n, line)
 
 
+@pytest.mark.timeout(2400)
+def test_ch04_submissions_get_the_expected_scores(course, tmp_path):
+    """Chapter 4 in one autograde run: the solution (it trains sparse and dense for 200 iterations each, then the
+    improved reward twice) gets 11/11, with the comparison recomputed from its own runs; each wrong submission loses
+    exactly its points."""
+    a = "ch04_reward_shaping"
+    course.release(a)
+    entries = {f"ch04-{s}/{a}.ipynb": ms.path_of(a, s) for s in ms.SUBMISSIONS[a]}
+    students = course.collect(a, zip_of(tmp_path / "ch04.zip", entries))
+    assert students == sorted(f"ch04-{s}" for s in ms.SUBMISSIONS[a])
+    t0 = time.perf_counter()
+    rows = course.autograde(a, "ch04-*")
+    TIMES["ch04"] = time.perf_counter() - t0
+    print(f"autograded {len(rows)} ch04 submissions in {TIMES['ch04']:.0f} s")
+    problems = []
+    for student in ms.SUBMISSIONS[a]:
+        row, got = cells(rows, f"ch04-{student}")
+        want = ms.expected_cells(a, student)
+        if got != want:
+            problems.append(f"{student}: got {got}, expected {want}")
+        assert row["graded"] and row["max_score"] == 11
+    assert not problems, "\n".join(problems)
+    nb = autograded(course, "ch04-solution", a)
+    test = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_comparison")
+    assert "PASS" in outputs_text(test) and "over the last 50 iterations" in outputs_text(test)
+
+
 def test_budget_times_are_recorded():
     """Not a timed test: prints what the autograde runs took (benchmarks/RESULTS.md has the measured budgets)."""
     print({k: round(v) for k, v in TIMES.items()})

@@ -12,7 +12,7 @@ import pytest
 from course_lib.grading.instructor import Course
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ASSIGNMENTS = ["ch01_setup", "ch02_cartpole"]
+ASSIGNMENTS = ["ch01_setup", "ch02_cartpole", "ch04_reward_shaping"]
 
 pytestmark = pytest.mark.slow
 
@@ -64,3 +64,7 @@ def test_solution_runs_top_to_bottom_and_validates(scratch, assignment, tmp_path
     assert "Success! Your notebook passes all the tests." in r.stdout, r.stdout[-3000:] + r.stderr[-2000:]
     if assignment == "ch02_cartpole":
         assert os.path.exists(tmp_path / "runs" / "cartpole_policy.pth")
+    if assignment == "ch04_reward_shaping":  # the two runs the comparison test reads
+        for reward in ("sparse", "dense"):
+            assert os.path.exists(tmp_path / "runs" / f"ch04_{reward}.pth")
+            assert os.path.exists(tmp_path / "runs" / f"ch04_{reward}_metrics.csv")
