@@ -310,7 +310,7 @@ plt.show()
 # reward learns this task in about that many on 512 environments), one of them with the collision penalty off
 # (`collision_penalty=0`, `reset_on_collision=False`). Both are then evaluated on the same 200 episodes of the
 # reference task *with* collisions ending an episode, so a collision there is counted, once per episode. A random
-# policy is the baseline.
+# policy is the baseline. (Training uses the library's improved reward, which your function must equal: checked first.)
 
 # %%
 def collision_report(policy, label):
@@ -321,6 +321,13 @@ def collision_report(policy, label):
           f"{collided.float().mean():.3f}, mean episode length {ev.mean_length:5.1f} steps")
     return ev.success_rate, float(collided.float().mean())
 
+
+# Fail fast, as before training sparse and dense: your improved_reward must equal the library's
+g = torch.Generator().manual_seed(0)
+probe_q = lower + (upper - lower) * torch.rand(256, 7, generator=g)
+probe_args = (torch.rand(256, generator=g) * 0.2, 2 * torch.rand(256, 7, generator=g) - 1,
+              torch.rand(256, generator=g) < 0.3, probe_q, lower, upper)
+torch.testing.assert_close(improved_reward(*probe_args), reference_rewards.improved_reach_reward(*probe_args)[0])
 
 IMPROVED_ITERATIONS = 60
 safety = {"random policy": collision_report(lambda obs: 2 * torch.rand(obs.shape[0], 7, device=obs.device) - 1,
