@@ -262,23 +262,25 @@ def _physics_state(env) -> dict:
 
 
 def produce_physics(objs, cases):
+    """Each state: a fresh reference task of n envs, randomize_physics called *twice* (a second call must not
+    compound the first) with one generator."""
     fn, n, s0 = objs["randomize_physics"], cases["n"], cases["seed"]
-    out = {}
-    env = _reference_env(n)
-    out.update({f"nominal_{k}": v for k, v in _physics_state(env).items()})
     ids_all = torch.arange(n)
-    fn(env, ids_all, _gen(s0))
-    out.update({f"all_{k}": v for k, v in _physics_state(env).items()})
-    env = _reference_env(n)
-    fn(env, cases["env_ids"].clone(), _gen(s0 + 1))
-    out.update({f"some_{k}": v for k, v in _physics_state(env).items()})
-    env = _reference_env(n)  # reproducibility, with the global RNG moved between the calls
-    a, b = _global_rng_unused(lambda: (fn(env, ids_all, _gen(s0)), _physics_state(env))[1])
+
+    def twice(ids, seed):
+        env = _reference_env(n)
+        g = _gen(seed)
+        fn(env, ids.clone(), g)
+        fn(env, ids.clone(), g)
+        return _physics_state(env)
+
+    out = {f"nominal_{k}": v for k, v in _physics_state(_reference_env(n)).items()}
+    out.update({f"all_{k}": v for k, v in twice(ids_all, s0).items()})
+    out.update({f"some_{k}": v for k, v in twice(cases["env_ids"], s0 + 1).items()})
+    a, b = _global_rng_unused(lambda: twice(ids_all, s0))  # reproducible, with the global RNG moved in between
     out.update({f"again_{k}": v for k, v in a.items()})
     out.update({f"global_{k}": v for k, v in b.items()})
-    env = _reference_env(n)
-    fn(env, ids_all, _gen(s0 + 7))
-    out.update({f"other_{k}": v for k, v in _physics_state(env).items()})
+    out.update({f"other_{k}": v for k, v in twice(ids_all, s0 + 7).items()})
     return out
 
 
@@ -300,10 +302,10 @@ def _shape_ok(t, n, name):
         raise CheckFailed(f"{name} has shape {tuple(t.shape)}; expected (num_envs, 7)")
 
 
-def _in_range(x, rng, what, tol=1e-5):
+def _in_range(x, rng, what, tol=1e-5, hint=""):
     lo, hi = rng
     if float(x.min()) < lo - tol or float(x.max()) > hi + tol:
-        raise CheckFailed(f"{what} outside [{lo:g}, {hi:g}]: from {float(x.min()):.4g} to {float(x.max()):.4g}")
+        raise CheckFailed(f"{what} outside [{lo:g}, {hi:g}]: from {float(x.min()):.4g} to {float(x.max()):.4g}{hint}")
 
 
 def judge_physics_ranges(cases, out):
@@ -317,7 +319,8 @@ def judge_physics_ranges(cases, out):
     scale = ratio[:, 0]
     if bool((scale == 1).all()):
         raise CheckFailed("the link masses did not change (use env.set_link_mass(env_ids, masses, links=...))")
-    _in_range(scale, MASS_SCALE, "mass scales (link mass / nominal mass) are")
+    _in_range(scale, MASS_SCALE, "after two calls, mass scales (link mass / nominal mass) are",
+              hint=" (scale the nominal masses, not the current ones: a second call must not compound the first)")
     fr, dm = out["all_friction"].double(), out["all_damping"].double()
     _shape_ok(fr, n, "robot.joint_friction")
     _shape_ok(dm, n, "robot.joint_damping")
@@ -326,6 +329,9 @@ def judge_physics_ranges(cases, out):
     res = []
     for what, x, rng in (("mass scale", scale, MASS_SCALE), ("joint friction", fr, JOINT_FRICTION),
                          ("joint damping", dm, JOINT_DAMPING)):
+        if float(x.std()) < 1e-6:
+            raise CheckFailed(f"every environment got the same {what} ({float(x.mean()):.4g}): draw one value per "
+                              f"environment (n = len(env_ids) samples)")
         d = ks_distance(x, exact_cdf("uniform", rng))
         if d > KS_MAX_PHYSICS:
             m, s = exact_moments("uniform", rng)
@@ -357,7 +363,7 @@ def judge_physics_env_ids(cases, out):
     fr = out["some_friction"].double()[sel][:, 0]
     dm = out["some_damping"].double()[sel][:, 0]
     for what, x in (("mass scale", scale), ("joint friction", fr), ("joint damping", dm)):
-        if float(x.std()) == 0.0:
+        if float(x.std()) < 1e-6:
             raise CheckFailed(f"all {k} selected environments got the same {what}: draw one value per environment "
                               f"(n = len(env_ids) samples)")
         r = lag1_correlation(x)
@@ -414,6 +420,9 @@ def judge_noise(cases, out):
         s, m = float(e.std()), float(e.mean())
         if s == 0.0:
             raise CheckFailed(f"no noise on the {what} (obs[:, {a}:{b}]): add gaussian noise of std {std:g}")
+        if abs(lag1_correlation(e[:, 0])) > 0.05 or float(e.std(0).min()) < 0.5 * std:
+            raise CheckFailed(f"the noise on the {what} is not fresh for every environment: draw (num_envs, {b - a}) "
+                              f"samples")
         if abs(s / std - 1.0) > 0.1:
             raise CheckFailed(f"the noise on the {what} (obs[:, {a}:{b}]) has std {s:.3g}; the chapter's is {std:g}")
         if abs(m) > 0.1 * std:
@@ -422,10 +431,6 @@ def judge_noise(cases, out):
         if d > KS_MAX:
             raise CheckFailed(f"the noise on the {what} is not gaussian: Kolmogorov-Smirnov distance {d:.3f} from a "
                               f"normal distribution (threshold {KS_MAX}); use torch.randn")
-        per_env = e[:, 0]
-        if abs(lag1_correlation(per_env)) > 0.05 or float(e.std(0).min()) < 0.5 * std:
-            raise CheckFailed(f"the noise on the {what} is not fresh for every environment: draw (num_envs, {b - a}) "
-                              f"samples")
         if b - a > 1 and abs(correlation(e[:, 0], e[:, 1])) > 0.05:
             raise CheckFailed(f"the noise on the {what} is the same in every column: draw one sample per element")
         res.append(f"{what} std {s:.4g}")

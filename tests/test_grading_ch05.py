@@ -1,0 +1,222 @@
+"""Chapter 5's checks on the solution and on wrong versions of it, without a notebook: each wrong version fails
+the checks of its behaviour (with a message that says what is wrong) and passes the others. The statistics
+helpers are checked against closed forms."""
+import math
+import os
+import re
+
+import pytest
+import torch
+
+from course_lib.grading import CheckFailed, check
+from course_lib.grading.core import preamble
+
+torch.set_num_threads(1)  # a shared 2-core machine: two OpenMP threads can run many times slower
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SRC = os.path.join(ROOT, "solutions", "src", "ch05_domain_randomization.py")
+CELLS = ("samplers", "physics", "noise", "train_params")
+CHECKS = ("sampler_ranges", "sampler_distributions", "sampler_seed", "physics_ranges", "physics_env_ids",
+          "physics_seed", "observation_noise", "train_params")
+HIDDEN = {  # the notebook's hidden cases, as its test cells give them
+    "sampler_ranges": [dict(seed=51001, hidden=True)],
+    "sampler_distributions": [dict(seed=51002, hidden=True)],
+    "sampler_seed": [dict(seed=51003, hidden=True)],
+    "physics_ranges": [dict(seed=51004, n=5000, hidden=True)],
+    "physics_env_ids": [dict(seed=51005, n=4000, k=3000, hidden=True), dict(seed=51006, n=64, k=1, hidden=True)],
+    "physics_seed": [dict(seed=51007, hidden=True)],
+    "observation_noise": [dict(seed=51008, n=50000, hidden=True)],
+    "train_params": [],
+}
+
+
+def solution_code() -> str:
+    with open(SRC) as f:
+        text = f.read()
+    code = []
+    for cell in CELLS:
+        body = text.split(f"# %% id={cell} solution\n", 1)[1].split("\n# %%", 1)[0]
+        code.append(re.sub(r"^\s*### (BEGIN|END) SOLUTION\n", "", body, flags=re.M))
+    return "\n".join(code)
+
+
+def namespace(edits=(), extra=""):
+    code = solution_code()
+    for old, new in edits:
+        assert old in code, old
+        code = code.replace(old, new)
+    ns: dict = {}
+    exec(compile(preamble("ch05") + "\n" + code + "\n" + extra, "<solution cells>", "exec"), ns)
+    return ns
+
+
+@pytest.fixture(scope="module")
+def solution():
+    return namespace()
+
+
+# ------------------------------------------------------------------ statistics against closed forms
+def test_ks_distance_closed_forms():
+    from course_lib.grading.ch05 import exact_cdf, exact_moments, ks_distance
+
+    n = 1000
+    mid = (torch.arange(n, dtype=torch.float64) + 0.5) / n  # the quantiles' midpoints: D = 1 / (2n)
+    assert ks_distance(mid, exact_cdf("uniform", (0, 1))) == pytest.approx(0.5 / n, abs=1e-12)
+    assert ks_distance(0.7 + 0.6 * mid, exact_cdf("uniform", (0.7, 1.3))) == pytest.approx(0.5 / n, abs=1e-9)
+    # all mass at one point x0 of U(0, 1): D = max(x0, 1 - x0)
+    assert ks_distance(torch.full((50,), 0.3), exact_cdf("uniform", (0, 1))) == pytest.approx(0.7)
+    # U(0.8, 1.2) against U(0.7, 1.3): the CDFs differ most at 0.8 and 1.2, by 1/6
+    assert ks_distance(0.8 + 0.4 * mid, exact_cdf("uniform", (0.7, 1.3))) == pytest.approx(1 / 6, abs=2e-3)
+    lu = torch.exp(math.log(0.01) + math.log(10) * mid)
+    assert ks_distance(lu, exact_cdf("loguniform", (0.01, 0.1))) == pytest.approx(0.5 / n, abs=1e-9)
+    gauss = 2.0 + 0.5 * math.sqrt(2) * torch.erfinv(2 * mid - 1)
+    assert ks_distance(gauss, exact_cdf("gaussian", (2.0, 0.5))) == pytest.approx(0.5 / n, abs=1e-9)
+    for dist, rng in (("uniform", (0.7, 1.3)), ("loguniform", (0.01, 0.1)), ("gaussian", (3.0, 0.5))):
+        x = {"uniform": 0.7 + 0.6 * mid, "loguniform": lu, "gaussian": 3.0 + 0.5 * math.sqrt(2) * torch.erfinv(
+            2 * mid - 1)}[dist]
+        m, s = exact_moments(dist, rng)
+        assert float(x.mean()) == pytest.approx(m, rel=1e-3) and float(x.std()) == pytest.approx(s, rel=2e-2)
+
+
+def test_thresholds_have_a_wide_margin_on_the_fixed_seeds(solution):
+    """A correct sampler's KS distance on the graded seeds is far below the thresholds (no flaky grades)."""
+    from course_lib.grading.ch05 import KS_MAX, exact_cdf, ks_distance, sampler_cases
+
+    for seed, hidden in ((0, False), (51002, True)):
+        cases = sampler_cases(seed=seed, hidden=hidden)
+        for i, (dist, rng) in enumerate(cases["specs"]):
+            x = solution["sample"](dist, list(rng), cases["n"], torch.Generator().manual_seed(seed + i))
+            assert ks_distance(x, exact_cdf(dist, rng)) < KS_MAX / 2.5, (dist, rng)
+    # and the threshold itself: P(D > 0.03) for n = 20000 is below 2 exp(-2 n 0.03^2) = 4.6e-16
+    assert 2 * math.exp(-2 * 20000 * KS_MAX ** 2) < 1e-15
+
+
+# ------------------------------------------------------------------ the solution passes, visible and hidden
+@pytest.mark.parametrize("name", CHECKS)
+def test_solution_passes(solution, name, capsys):
+    check(f"ch05.{name}", solution, seed=0) if name != "train_params" else check(f"ch05.{name}", solution)
+    for params in HIDDEN[name]:
+        check(f"ch05.{name}", solution, **params)
+    assert "PASS" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ wrong versions
+SAME_FOR_EVERY_ENV = '''
+def randomize_physics(env, env_ids, generator):
+    n = len(env_ids)
+    scale = sample("uniform", MASS_SCALE, 1, generator).expand(n)
+    env.set_link_mass(env_ids, NOMINAL_LINK_MASSES * scale[:, None], links=LINK_NAMES)
+    env.set_joint_friction(env_ids, sample("uniform", JOINT_FRICTION, 1, generator).expand(n))
+    env.set_joint_damping(env_ids, sample("uniform", JOINT_DAMPING, 1, generator).expand(n))
+'''
+ONE_DRAW_FOR_ALL_PARAMETERS = '''
+def randomize_physics(env, env_ids, generator):
+    u = sample("uniform", (0.0, 1.0), len(env_ids), generator)
+    env.set_link_mass(env_ids, NOMINAL_LINK_MASSES * (0.7 + 0.6 * u)[:, None], links=LINK_NAMES)
+    env.set_joint_friction(env_ids, 0.01 + 0.09 * u)
+    env.set_joint_damping(env_ids, 0.1 + 0.5 * u)
+'''
+PER_LINK_SCALES = '''
+def randomize_physics(env, env_ids, generator):
+    n = len(env_ids)
+    scale = sample("uniform", MASS_SCALE, n * 11, generator).reshape(n, 11)
+    env.set_link_mass(env_ids, NOMINAL_LINK_MASSES * scale, links=LINK_NAMES)
+    env.set_joint_friction(env_ids, sample("uniform", JOINT_FRICTION, n, generator))
+    env.set_joint_damping(env_ids, sample("uniform", JOINT_DAMPING, n, generator))
+'''
+COMPOUNDS = '''
+def randomize_physics(env, env_ids, generator):
+    n = len(env_ids)
+    scale = sample("uniform", MASS_SCALE, n, generator)
+    env.set_link_mass(env_ids, env.robot.link_mass[env_ids] * scale[:, None], links=LINK_NAMES)
+    env.set_joint_friction(env_ids, sample("uniform", JOINT_FRICTION, n, generator))
+    env.set_joint_damping(env_ids, sample("uniform", JOINT_DAMPING, n, generator))
+'''
+ALL_ENVS = '''
+def randomize_physics(env, env_ids, generator):
+    n = env.num_envs
+    ids = torch.arange(n)
+    env.set_link_mass(ids, NOMINAL_LINK_MASSES * sample("uniform", MASS_SCALE, n, generator)[:, None], links=LINK_NAMES)
+    env.set_joint_friction(ids, sample("uniform", JOINT_FRICTION, n, generator))
+    env.set_joint_damping(ids, sample("uniform", JOINT_DAMPING, n, generator))
+'''
+WRONG = {
+    # name: (edits, extra code, the checks that must fail, a phrase of the message)
+    "uniform_wrong_range": ([("return low + (high - low) * u", "return low + high * u")], "",
+                            {"sampler_ranges", "sampler_distributions", "physics_ranges"}, "outside"),
+    "loguniform_as_uniform": ([("return torch.exp(math.log(low) + (math.log(high) - math.log(low)) * u)",
+                                "return low + (high - low) * u")], "",
+                              {"sampler_ranges", "sampler_distributions"}, "Kolmogorov-Smirnov"),
+    "gaussian_variance": ([("return low + high * torch.randn(", "return low + high ** 2 * torch.randn(")], "",
+                          {"sampler_distributions"}, "[mean, std]"),
+    "global_rng": ([("u = torch.rand(n, generator=generator, device=dev)", "u = torch.rand(n, device=dev)")], "",
+                   {"sampler_seed", "physics_seed"}, "from `generator` only"),
+    "listing_mass_range": ([("MASS_SCALE = (0.7, 1.3)", "MASS_SCALE = (0.8, 1.2)")], "", {"physics_ranges"},
+                           "not uniform on [0.7, 1.3]"),
+    "same_for_every_env": ([], SAME_FOR_EVERY_ENV, {"physics_ranges", "physics_env_ids"}, "same"),
+    "one_draw_for_all_parameters": ([], ONE_DRAW_FOR_ALL_PARAMETERS, {"physics_env_ids"}, "correlated"),
+    "per_link_scales": ([], PER_LINK_SCALES, {"physics_ranges"}, "one scale per environment"),
+    "all_envs": ([], ALL_ENVS, {"physics_env_ids"}, "not in env_ids"),
+    "compounds": ([], COMPOUNDS, {"physics_ranges"}, "must not compound"),
+    "noise_magnitude": ([("[0.001] * 7 + [0.01] * 7 + [0.01] * 3", "[0.01] * 7 + [0.01] * 7 + [0.01] * 3")], "",
+                        {"observation_noise"}, "the chapter's is 0.001"),
+    "noise_same_for_every_env": ([("std * torch.randn(obs.shape,", "std * torch.randn(obs.shape[1:],")], "",
+                                 {"observation_noise"}, "fresh for every environment"),
+    "params_typo": ([('"operation": "scaling", "distribution": "uniform", "shared": True},\n            },',
+                      '"operation": "scale", "distribution": "uniform", "shared": True},\n            },')], "",
+                    {"train_params"}, "not a valid randomization_params"),
+    "params_no_damping": ([('                "joint_damping": {"range": [0.1, 0.6], "operation": "additive", '
+                            '"distribution": "uniform",\n                                  "shared": True},\n', "")],
+                          "", {"train_params"}, "joint damping"),
+}
+
+
+def _run(ns, name):
+    try:
+        check(f"ch05.{name}", ns, seed=0) if name != "train_params" else check(f"ch05.{name}", ns)
+        for params in HIDDEN[name]:
+            check(f"ch05.{name}", ns, **params)
+    except CheckFailed as e:
+        return str(e)
+    return None
+
+
+@pytest.mark.parametrize("wrong", sorted(WRONG))
+def test_each_wrong_version_fails_its_checks_only(wrong, capsys):
+    edits, extra, failing, phrase = WRONG[wrong]
+    ns = namespace(edits, extra)
+    results = {name: _run(ns, name) for name in CHECKS}
+    failed = {name for name, msg in results.items() if msg is not None}
+    assert failed == failing, results
+    assert any(phrase in results[name] for name in failing), results
+
+
+def test_uniform_noise_with_the_right_std_is_not_gaussian():
+    extra = '''
+def add_observation_noise(obs, generator):
+    std = torch.tensor([0.001] * 7 + [0.01] * 7 + [0.01] * 3)
+    return obs + std * math.sqrt(3) * (2 * torch.rand(obs.shape, generator=generator) - 1)
+'''
+    assert "not gaussian" in _run(namespace(extra=extra), "observation_noise")
+
+
+def test_raising_and_wrong_types_are_reported():
+    ns = namespace(extra="def sample(distribution, value_range, n, generator):\n    return [0.5] * n\n")
+    with pytest.raises(CheckFailed, match="not a torch tensor"):
+        check("ch05.sampler_ranges", ns, seed=0)
+    ns = namespace(extra="TRAIN_RANDOMIZATION = {'actor_params': {'franka': {'rigid_body_properties': "
+                         "{'mass': {'range': torch.tensor([0.7, 1.3])}}}}}\n")
+    with pytest.raises(CheckFailed, match="plain dict"):
+        check("ch05.train_params", ns)
+
+
+# ------------------------------------------------------------------ the policy check's judge
+def test_policy_judge_messages():
+    from course_lib.grading.ch05 import judge_policy
+
+    ok = {"ok": True, "success_rate": 0.9, "episodes": 500, "ci95": [0.87, 0.92], "randomization": "exercise5"}
+    assert "randomized test set" in judge_policy({"min_success": 0.8}, ok)
+    with pytest.raises(CheckFailed, match="needs 95%"):
+        judge_policy({"min_success": 0.95}, ok)
+    with pytest.raises(CheckFailed, match="could not be evaluated"):
+        judge_policy({}, {"ok": False, "error": "no checkpoint"})
