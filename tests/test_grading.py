@@ -360,7 +360,7 @@ def test_fixture_submissions_are_up_to_date():
 
 
 @pytest.mark.parametrize("folder", ["solutions", "notebooks"])
-@pytest.mark.parametrize("assignment", ["ch01_setup", "ch02_cartpole"])
+@pytest.mark.parametrize("assignment", ["ch01_setup", "ch02_cartpole", "ch05_domain_randomization"])
 def test_notebook_structure(folder, assignment):
     nb = nbformat.read(os.path.join(ROOT, folder, assignment, f"{assignment}.ipynb"), as_version=4)
     assert nb.metadata.kernelspec.name == "gpu-rl-course"

@@ -12,7 +12,7 @@ import pytest
 from course_lib.grading.instructor import Course
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ASSIGNMENTS = ["ch01_setup", "ch02_cartpole", "ch04_reward_shaping"]
+ASSIGNMENTS = ["ch01_setup", "ch02_cartpole", "ch04_reward_shaping", "ch05_domain_randomization"]
 
 pytestmark = pytest.mark.slow
 
@@ -68,3 +68,5 @@ def test_solution_runs_top_to_bottom_and_validates(scratch, assignment, tmp_path
         for reward in ("sparse", "dense"):
             assert os.path.exists(tmp_path / "runs" / f"ch04_{reward}.pth")
             assert os.path.exists(tmp_path / "runs" / f"ch04_{reward}_metrics.csv")
+    if assignment == "ch05_domain_randomization":  # the randomized policy the last test evaluates
+        assert os.path.exists(tmp_path / "runs" / "reach_randomized_policy.pth")
