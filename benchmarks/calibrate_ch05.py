@@ -1,0 +1,180 @@
+"""Calibrate chapter 5's policy test: does the reference solution pass on 20 of 20 seeds within the CPU budget?
+
+    python benchmarks/calibrate_ch05.py                                    # 20 seeds, the notebook's CPU budget
+    python benchmarks/calibrate_ch05.py --seeds 20 --workers 14            # a 16-core machine, one seed per core
+    python benchmarks/calibrate_ch05.py --seeds 20 --workers 4 --device cuda   # the notebook's GPU budget
+    python benchmarks/calibrate_ch05.py --seeds 2 --iterations 5 --num-envs 64 --episodes 50   # smoke run
+
+For each training seed it takes the solution notebook's ``TRAIN_RANDOMIZATION``
+(the solution cell of ``solutions/ch05_domain_randomization``, run as the
+grader runs it), trains the reference reach task with it on ``--device`` with
+the notebook's budget (CPU: 512 environments, 60 iterations; CUDA: 4096, 150),
+and evaluates the final policy the way the test cell does: ``python -I -m
+course_lib.grading.evaluate_policy --randomization exercise5`` (the reference
+randomized test set, 500 episodes, on the CPU) with the visible evaluation
+seed (0) and the hidden one (7331). A seed passes when both success rates
+reach the threshold (``--threshold``, the notebook's 80 %). Half the budget is
+run too (``--budgets``), to show the margin.
+
+``--workers N`` trains N seeds at once in separate processes, each with one
+torch thread (on a GPU they share the device). Prints a table and writes
+``benchmarks/out/calibrate_ch05.json`` and ``benchmarks/out/calibrate_ch05.md``
+(for RESULTS.md).
+"""
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import datetime
+import json
+import multiprocessing as mp
+import os
+import platform
+import re
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if __package__ in (None, ""):
+    sys.path.insert(0, ROOT)
+
+SOURCE = os.path.join(ROOT, "solutions", "src", "ch05_domain_randomization.py")
+EVAL_SEEDS = (0, 7331)  # the test cell's visible and hidden evaluation seeds
+THRESHOLD = 0.8  # the test cell's min_success
+BUDGETS = {"cpu": (512, 60), "cuda": (4096, 150)}  # the notebook's NUM_ENVS, ITERATIONS per device
+
+
+def solution_namespace() -> dict:
+    """The solution cells of the notebook (samplers, physics, noise, train_params), run after the preamble."""
+    from course_lib.grading.core import preamble
+
+    with open(SOURCE) as f:
+        text = f.read()
+    code = []
+    for cell in ("samplers", "physics", "noise", "train_params"):
+        body = text.split(f"# %% id={cell} solution\n", 1)[1].split("\n# %%", 1)[0]
+        code.append(re.sub(r"^\s*### (BEGIN|END) SOLUTION\n", "", body, flags=re.M))
+    ns: dict = {"__name__": "__solution__"}
+    exec(compile(preamble("ch05") + "\n" + "\n".join(code), "<ch05 solution cells>", "exec"), ns)
+    return ns
+
+
+def train_one(job: dict) -> dict:
+    """One training run (in a worker process): returns the checkpoint and timings."""
+    import torch
+
+    torch.set_num_threads(1)
+    import course_lib
+
+    params = job["params"] if job["randomized"] else {}
+    extra = {"randomize": True, "randomization_params": params} if job["randomized"] else {}
+    t0 = time.perf_counter()
+    r = course_lib.train("franka_reach", num_envs=job["num_envs"], iterations=job["iterations"], device=job["device"],
+                         seed=job["seed"], runs_dir=job["runs"], name=job["name"], progress=False,
+                         out=open(os.devnull, "w"), **extra)
+    return {**{k: v for k, v in job.items() if k != "params"}, "checkpoint": r.checkpoint,
+            "train_s": round(time.perf_counter() - t0, 2), "train_wall_s_inside": round(r.wall_time_s, 2)}
+
+
+def evaluate_one(job: dict) -> dict:
+    """The test cell's evaluation, in a fresh interpreter, on each evaluation seed."""
+    from course_lib.grading.evaluate_policy import run_in_subprocess
+
+    t0 = time.perf_counter()
+    evals = [run_in_subprocess(job["checkpoint"], "franka_reach", job["episodes"], s, randomization="exercise5")
+             for s in EVAL_SEEDS]
+    rates = [e.get("success_rate", 0.0) if e.get("ok") else 0.0 for e in evals]
+    errors = [e.get("error") for e in evals if not e.get("ok")]
+    return {**job, "success": rates, "eval_s": round(time.perf_counter() - t0, 2), "errors": errors,
+            "pass": all(x >= job["threshold"] for x in rates)}
+
+
+def run_jobs(fn, jobs, workers: int):
+    """``fn`` over ``jobs``, ``workers`` processes at a time (spawned: no CUDA state is forked); yields results."""
+    if workers <= 1:
+        for j in jobs:
+            yield fn(j)
+        return
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
+        for fut in cf.as_completed([ex.submit(fn, j) for j in jobs]):
+            yield fut.result()
+
+
+def machine_info(device: str) -> dict:
+    import torch
+
+    info = {"host": platform.node(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
+            "python": platform.python_version(), "device": device,
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(), "loadavg_start": list(os.getloadavg())}
+    if device.startswith("cuda") and torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", type=int, default=20)
+    p.add_argument("--workers", type=int, default=1, help="training runs at once (one torch thread each)")
+    p.add_argument("--device", default="cpu", help="training device: cpu or cuda (evaluation is on the CPU)")
+    p.add_argument("--num-envs", type=int, default=None, help="default: the notebook's for --device")
+    p.add_argument("--iterations", type=int, default=None, help="default: the notebook's for --device")
+    p.add_argument("--budgets", type=float, nargs="+", default=[1.0, 0.5],
+                   help="fractions of --iterations to run (default: the notebook's budget and half of it)")
+    p.add_argument("--episodes", type=int, default=500)
+    p.add_argument("--threshold", type=float, default=THRESHOLD)
+    p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "out", "calibrate_ch05.json"))
+    a = p.parse_args(argv)
+    dev_kind = "cuda" if a.device.startswith("cuda") else "cpu"
+    num_envs = a.num_envs or BUDGETS[dev_kind][0]
+    iterations = a.iterations or BUDGETS[dev_kind][1]
+    params = solution_namespace()["TRAIN_RANDOMIZATION"]
+    machine = machine_info(a.device)
+    os.makedirs(os.path.dirname(a.out), exist_ok=True)
+    t_all = time.perf_counter()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="calibrate_ch05_") as runs:
+        jobs = [{"seed": s, "iterations": max(1, int(round(f * iterations))), "num_envs": num_envs,
+                 "device": a.device, "runs": runs, "name": f"it{int(round(f * iterations))}_seed{s}",
+                 "randomized": True, "params": params, "episodes": a.episodes, "threshold": a.threshold}
+                for f in a.budgets for s in range(a.seeds)]
+        trained = list(run_jobs(train_one, jobs, a.workers))
+        for row in run_jobs(evaluate_one, trained, max(1, min(a.workers, len(trained)))):
+            rows.append(row)
+            print(f"iterations {row['iterations']:4d}  seed {row['seed']:2d}  train {row['train_s']:6.1f} s  "
+                  f"eval {row['eval_s']:5.1f} s  success {' / '.join(f'{100 * x:5.1f}%' for x in row['success'])}  "
+                  f"{'PASS' if row['pass'] else 'FAIL'}{'  ' + '; '.join(row['errors']) if row['errors'] else ''}",
+                  flush=True)
+    machine["loadavg_end"] = list(os.getloadavg())
+    machine["total_s"] = round(time.perf_counter() - t_all, 1)
+    rows.sort(key=lambda r: (-r["iterations"], r["seed"]))
+    with open(a.out, "w") as f:
+        json.dump({"machine": machine, "threshold": a.threshold, "episodes": a.episodes, "eval_seeds": EVAL_SEEDS,
+                   "num_envs": num_envs, "workers": a.workers, "train_randomization": params, "rows": rows}, f,
+                  indent=1)
+    where = machine.get("gpu", f"{machine['cpu_count']} CPU cores")
+    md = [f"### Chapter 5: calibration of the policy test ({machine['date'][:10]}, {where}, training on "
+          f"{a.device}, {a.workers} worker(s), torch {machine['torch']}, load average "
+          f"{machine['loadavg_start'][0]:.1f}-{machine['loadavg_end'][0]:.1f})", "",
+          f"The solution's `TRAIN_RANDOMIZATION`, {num_envs} environments, trained with seeds 0-{a.seeds - 1}; each "
+          f"final policy evaluated as the test cell does (fresh `python -I`, reference task randomized with "
+          f"`EXERCISE5_TEST_SET`, {a.episodes} episodes, evaluation seeds {EVAL_SEEDS[0]} and {EVAL_SEEDS[1]}); "
+          f"threshold {100 * a.threshold:.0f}%.", "",
+          "| iterations | seeds passed | min success | median success | median train s | max train s | max eval s |",
+          "|---:|---:|---:|---:|---:|---:|---:|"]
+    for it in sorted({r["iterations"] for r in rows}, reverse=True):
+        rs = [r for r in rows if r["iterations"] == it]
+        ts = sorted(r["train_s"] for r in rs)
+        succ = sorted(x for r in rs for x in r["success"])
+        md.append(f"| {it} | {sum(r['pass'] for r in rs)}/{len(rs)} | {100 * succ[0]:.1f}% | "
+                  f"{100 * succ[len(succ) // 2]:.1f}% | {ts[len(ts) // 2]:.1f} | {ts[-1]:.1f} | "
+                  f"{max(r['eval_s'] for r in rs):.1f} |")
+    md += ["", f"Total {machine['total_s']:.0f} s. Raw rows: `{os.path.relpath(a.out, ROOT)}`."]
+    with open(os.path.splitext(a.out)[0] + ".md", "w") as f:
+        f.write("\n".join(md) + "\n")
+    print("\n".join(md))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
