@@ -405,6 +405,7 @@ NUM_ENVS = 4096 if device == "cuda" else 512
 ITERATIONS = 150 if device == "cuda" else 60
 EPISODES = 1000  # per evaluation: one batch of fixed episodes
 
+# %%
 nominal_run = course_lib.train("franka_reach", num_envs=NUM_ENVS, iterations=ITERATIONS, device=device, seed=0,
                                name="ch05_nominal")
 

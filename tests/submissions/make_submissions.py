@@ -28,7 +28,17 @@ POINTS = {
                             "test_final_success": 1, "test_comparison": 2},
     "ch02_cartpole": {"test_observations": 2, "test_reward_alive": 2, "test_reward_fall": 1,
                       "test_reset_conditions": 2, "test_reset_state": 2, "test_reset_counters": 1, "test_policy": 5},
+    "ch05_domain_randomization": {"test_sampler_ranges": 2, "test_sampler_distributions": 2, "test_sampler_seed": 1,
+                                  "test_physics_ranges": 2, "test_physics_env_ids": 2, "test_physics_seed": 1,
+                                  "test_observation_noise": 2, "test_train_params": 1, "test_policy": 5},
 }
+
+# ----------------------------------------------------------------------------------------------- ch05
+#: a student may delete the optional cells (the nominal training, its evaluations, the comparison and the sweep);
+#: the wrong fixtures do, to save time: the randomized training and the graded policy stay
+CH05_SKIP_NOMINAL = [("drop_cell_containing", text) for text in (
+    "nominal_run = course_lib.train(", "results = {}", 'results["randomized training", test_set] = evaluate(',
+    'rows = [("nominal training"', "scales = (1.0, 1.3, 2.0, 3.0)")]
 
 # ----------------------------------------------------------------------------------------------- ch02
 CH02_SIGN = ("self.rew_buf[:] = torch.where(failed, -self.fall_penalty, upright)",
@@ -130,6 +140,22 @@ SUBMISSIONS = {
                                  "    return sum(rates) / len(rates) if rates else float('nan')\n"),
                                 *CH04_SKIP_IMPROVED_TRAINING]),
     },
+    "ch05_domain_randomization": {
+        "solution": ("the solution, the real notebook (all cells)", []),
+        "wrong_range": ("randomize_physics scales masses by the listing's 0.8..1.2, not the exercise's 0.7..1.3",
+                        [("replace", "physics", "MASS_SCALE = (0.7, 1.3)", "MASS_SCALE = (0.8, 1.2)"),
+                         *CH05_SKIP_NOMINAL]),
+        "same_for_every_env": ("randomize_physics draws one mass scale and gives it to every environment",
+                               [("replace", "physics", 'scale = sample("uniform", MASS_SCALE, n, generator)',
+                                 'scale = sample("uniform", MASS_SCALE, 1, generator).expand(n)'),
+                                *CH05_SKIP_NOMINAL]),
+        "noise_magnitude": ("add_observation_noise uses 0.01 rad on the joint positions (the chapter's is 0.001)",
+                            [("replace", "noise", "[0.001] * 7 + [0.01] * 7", "[0.01] * 7 + [0.01] * 7"),
+                             *CH05_SKIP_NOMINAL]),
+        "global_rng": ("sample() draws from torch's global random state, not from its generator",
+                       [("replace", "samplers", "u = torch.rand(n, generator=generator, device=dev)",
+                         "u = torch.rand(n, device=dev)"), *CH05_SKIP_NOMINAL]),
+    },
     "ch01_setup": {
         "solution": ("the solution, the real notebook", []),
         "no_bonus": ("reach_reward without the +10 bonus, and steps_per_second that times the warm-up step",
@@ -164,6 +190,13 @@ LOST = {
         "chapter_limits": {"test_improved_reward", "test_comparison"},
         "no_collision_penalty": {"test_improved_reward", "test_comparison"},
         "unweighted_success": {"test_final_success", "test_comparison"},
+    },
+    "ch05_domain_randomization": {
+        "solution": {},
+        "wrong_range": {"test_physics_ranges"},
+        "same_for_every_env": {"test_physics_ranges", "test_physics_env_ids"},
+        "noise_magnitude": {"test_observation_noise"},
+        "global_rng": {"test_sampler_seed", "test_physics_seed"},
     },
     "ch01_setup": {
         "solution": {},
