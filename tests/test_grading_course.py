@@ -275,6 +275,36 @@ def test_ch04_submissions_get_the_expected_scores(course, tmp_path):
     assert "PASS" in outputs_text(test) and "over the last 50 iterations" in outputs_text(test)
 
 
+@pytest.mark.timeout(2400)
+def test_ch05_submissions_get_the_expected_scores(course, tmp_path):
+    """Chapter 5 in one autograde run: the solution (nominal and randomized training, four evaluations, the mass
+    sweep) gets 18/18 with its randomized policy evaluated on the reference randomized test set in a fresh process;
+    each wrong sampler or noise function loses exactly its points (statistical checks on fixed seeds)."""
+    a = "ch05_domain_randomization"
+    course.release(a)
+    entries = {f"ch05-{s}/{a}.ipynb": ms.path_of(a, s) for s in ms.SUBMISSIONS[a]}
+    students = course.collect(a, zip_of(tmp_path / "ch05.zip", entries))
+    assert students == sorted(f"ch05-{s}" for s in ms.SUBMISSIONS[a])
+    t0 = time.perf_counter()
+    rows = course.autograde(a, "ch05-*")
+    TIMES["ch05"] = time.perf_counter() - t0
+    print(f"autograded {len(rows)} ch05 submissions in {TIMES['ch05']:.0f} s")
+    problems = []
+    for student in ms.SUBMISSIONS[a]:
+        row, got = cells(rows, f"ch05-{student}")
+        want = ms.expected_cells(a, student)
+        if got != want:
+            problems.append(f"{student}: got {got}, expected {want}")
+        assert row["graded"] and row["max_score"] == 18
+    assert not problems, "\n".join(problems)
+    nb = autograded(course, "ch05-solution", a)
+    test = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_policy")
+    assert "PASS" in outputs_text(test) and "reference randomized test set" in outputs_text(test)
+    nb = autograded(course, "ch05-same_for_every_env", a)
+    test = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_physics_env_ids")
+    assert "same mass scale" in outputs_text(test) or "correlated" in outputs_text(test)
+
+
 def test_budget_times_are_recorded():
     """Not a timed test: prints what the autograde runs took (benchmarks/RESULTS.md has the measured budgets)."""
     print({k: round(v) for k, v in TIMES.items()})
