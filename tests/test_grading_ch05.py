@@ -220,3 +220,29 @@ def test_policy_judge_messages():
         judge_policy({"min_success": 0.95}, ok)
     with pytest.raises(CheckFailed, match="could not be evaluated"):
         judge_policy({}, {"ok": False, "error": "no checkpoint"})
+
+
+# ------------------------------------------------------------------ the randomized test set, in a fresh process
+@pytest.fixture(scope="module")
+def reach_checkpoint(tmp_path_factory):
+    import course_lib
+
+    r = course_lib.train("franka_reach", num_envs=16, iterations=2, seed=0, device="cpu",
+                         runs_dir=str(tmp_path_factory.mktemp("runs")), progress=False, out=open(os.devnull, "w"))
+    return r.checkpoint
+
+
+def test_evaluate_policy_on_the_named_randomized_test_set(reach_checkpoint):
+    from course_lib.grading.evaluate_policy import evaluate_checkpoint, run_in_subprocess
+
+    nominal = evaluate_checkpoint(reach_checkpoint, "franka_reach", episodes=16, seed=0)
+    randomized = evaluate_checkpoint(reach_checkpoint, "franka_reach", episodes=16, seed=0, randomization="exercise5")
+    assert nominal["ok"] and randomized["ok"] and randomized["randomization"] == "exercise5"
+    assert nominal["mean_reward"] != randomized["mean_reward"]  # other physics, other trajectories
+    again = evaluate_checkpoint(reach_checkpoint, "franka_reach", episodes=16, seed=0, randomization="exercise5")
+    assert again["mean_reward"] == randomized["mean_reward"]  # the same test set every time
+    fresh = run_in_subprocess(reach_checkpoint, "franka_reach", episodes=16, seed=0, randomization="exercise5")
+    assert fresh["ok"] and fresh["randomization"] == "exercise5"
+    assert fresh["mean_reward"] == pytest.approx(randomized["mean_reward"], rel=1e-6)
+    bad = run_in_subprocess(reach_checkpoint, "franka_reach", episodes=4, seed=0, randomization="my_own_dict")
+    assert not bad["ok"] and "unknown randomized test set" in bad["error"]
