@@ -340,18 +340,22 @@ for label, overrides in (("with collision penalty", {}),
     safety[label] = collision_report(result.checkpoint, label)
 
 # %%
+from course_lib.rl import wilson_interval
+
 (s_with, c_with), (s_without, c_without) = safety["with collision penalty"], safety["without collision penalty"]
-print(f"random policy: {safety['random policy'][1]:.3f} collisions per episode, so collisions are easy to cause here.")
-if c_with == 0.0 and c_without == 0.0:
-    print("Neither trained policy collided in these 200 episodes: the targets (0.2 to 0.8 m above the table, 0.3 to "
-          "0.9 m in front) leave a direct path, and a policy that learned to reach takes it. The penalty earns its "
-          "keep early in training, while the policy still flails, and with targets near the table.")
-elif c_with < c_without:
-    print(f"The penalty cut collisions from {c_without:.3f} to {c_with:.3f} per episode "
-          f"(success {100 * s_without:.1f}% -> {100 * s_with:.1f}%).")
+ci_with, ci_without = (wilson_interval(round(200 * c), 200) for c in (c_with, c_without))
+print(f"random policy: {safety['random policy'][1]:.3f} collisions per episode: collisions are easy to cause here.")
+print(f"collisions per episode, 95% CI: with the penalty {c_with:.3f} ({ci_with[0]:.3f}-{ci_with[1]:.3f}), without "
+      f"{c_without:.3f} ({ci_without[0]:.3f}-{ci_without[1]:.3f})")
+if ci_with[1] < ci_without[0]:
+    print(f"The penalty cut collisions from {c_without:.3f} to {c_with:.3f} per episode (success "
+          f"{100 * s_without:.1f}% without, {100 * s_with:.1f}% with).")
+elif ci_without[1] < ci_with[0]:
+    print("More collisions with the penalty than without: unexpected; try more iterations or other seeds.")
 else:
-    print(f"The penalty did not reduce collisions in this run ({c_without:.3f} without, {c_with:.3f} with): "
-          f"{IMPROVED_ITERATIONS} iterations may be too few, or the seed unlucky; try more iterations or seeds.")
+    print("No difference this run can measure: both trained policies collide rarely or never. The targets (0.2 to "
+          "0.8 m above the table, 0.3 to 0.9 m in front) leave a direct path, and a policy that learned to reach "
+          "takes it; the penalty would matter with targets near the table (see 'Something to try').")
 
 # %% [markdown]
 # ## Something to try
