@@ -85,3 +85,22 @@ def test_randomized_and_student_tasks_keep_the_ordinary_step():
     env = Listing({"num_envs": 4, "seed": 0})
     env.device = torch.device("cuda")  # what it would decide on a GPU
     assert not env._use_fused_step()
+
+
+def test_nan_actions_hold_still_and_are_reported_at_the_next_step():
+    _, b = pair(success_radius=1e-6)
+    b.step(torch.zeros(64, 7))
+    act = torch.zeros(64, 7)
+    act[5, 2] = float("nan")
+    obs, *_ = b.step(act)  # the graph cannot stop: env 5 held still, the others moved on
+    assert torch.isfinite(obs).all() and torch.isfinite(b.get_joint_positions()).all()
+    with pytest.raises(ValueError, match=r"previous step contained NaN or inf \(environments \[5\]"):
+        b.step(torch.zeros(64, 7))
+    b.step(torch.zeros(64, 7))  # reported once; stepping goes on
+    assert torch.isfinite(b.get_joint_positions()).all()
+
+
+def test_fused_extras_are_the_task_buffers():
+    _, b = pair()
+    _, _, _, ext = b.step(torch.zeros(64, 7))
+    assert ext["time_outs"] is b.timeout_buf and ext["successes"] is b.success_buf

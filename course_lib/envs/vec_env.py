@@ -114,6 +114,7 @@ class VecEnvBase(ChapterRandomizationMixin):
         self._step_graph = None
         self._body_stepper = None
         self._episode_stats: dict = {}
+        self._nonfinite_host = None  # fused step: NaN actions seen in the graph, read at the next step
         self.create_sim()
         self._finish_sim()
         self._wrap_listing_reset()
@@ -201,10 +202,13 @@ class VecEnvBase(ChapterRandomizationMixin):
         (Isaac Lab's convention). ``resets`` marks the episodes that ended in
         this step; ``extras["time_outs"]`` those that ended by the time limit.
         """
+        if self._use_fused_step():
+            # NaN / inf are caught inside the graph and reported at the next step (no host wait here)
+            self._raise_deferred_nonfinite()
+            self.actions.copy_(self._validate_actions(actions, check_finite=False))
+            return self._fused_step()
         actions = self._validate_actions(actions)
         self.actions.copy_(actions)
-        if self._use_fused_step():
-            return self._fused_step()
         self.pre_physics_step(self.actions)
         self.simulate()
         self.progress_buf += 1
@@ -269,15 +273,38 @@ class VecEnvBase(ChapterRandomizationMixin):
                 self._step_body()
             self._step_graph = graph
             graph.replay()  # the capture recorded the step without running it
-        self.extras = {"time_outs": self.timeout_buf.clone(), "successes": self.success_buf.clone(),
-                       "episode": {k: v.clone() for k, v in self._episode_stats.items()}}
+        # Returned without copies, as Isaac Lab does: these buffers are rewritten by the next step.
+        self.extras = {"time_outs": self.timeout_buf, "successes": self.success_buf, "episode": self._episode_stats}
+        self._nonfinite_host.copy_(self._nonfinite, non_blocking=True)
+        if self._nonfinite_event is not None:
+            self._nonfinite_event.record()
         return self.obs_buf, self.rew_buf, self.reset_buf, self.extras
+
+    def _raise_deferred_nonfinite(self) -> None:
+        """Raise if the previous fused step was given NaN or inf actions (those environments held still)."""
+        if self._nonfinite_host is None:
+            cuda = self.device.type == "cuda"
+            self._nonfinite = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
+            self._nonfinite_host = torch.zeros(self.num_envs, dtype=torch.bool, pin_memory=cuda)
+            self._nonfinite_event = torch.cuda.Event() if cuda else None
+            return
+        if self._nonfinite_event is not None:
+            self._nonfinite_event.synchronize()  # long done: rl-games and every caller wait for each step
+        if bool(self._nonfinite_host.any()):
+            bad = self._nonfinite_host.nonzero().flatten()[:8].tolist()
+            self._nonfinite_host.zero_()
+            raise ValueError(f"the actions of the previous step contained NaN or inf (environments {bad}...); "
+                             f"those environments held still for that step instead. Check the policy's output (a "
+                             f"diverged network gives NaN) before stepping")
 
     def _step_body(self) -> None:
         """One step with masks instead of lists of environments: what the CUDA graph records."""
         if self._body_stepper is None:
             inner = "compile" if getattr(self, "stepper_mode", "auto") == "compile+graph" else "eager"
             self._body_stepper = self.robot.make_stepper(self.sim_dt * self.decimation, self.decimation, mode=inner)
+        finite = torch.isfinite(self.actions).all(-1)
+        self._nonfinite.copy_(~finite)
+        self.actions.copy_(torch.where(finite[:, None], self.actions, torch.zeros_like(self.actions)))
         self.pre_physics_step(self.actions)
         self._body_stepper()
         self._state_version += 1
@@ -378,7 +405,7 @@ class VecEnvBase(ChapterRandomizationMixin):
         self.reset_idx = checked_reset
 
     # ------------------------------------------------------- input checks
-    def _validate_actions(self, actions) -> torch.Tensor:
+    def _validate_actions(self, actions, check_finite: bool = True) -> torch.Tensor:
         expected = (self.num_envs, self.num_actions)
         if not torch.is_tensor(actions):
             raise ValueError(f"actions must be a torch.Tensor of shape {expected} on {self.device}, got {type(actions).__name__}")
@@ -389,7 +416,7 @@ class VecEnvBase(ChapterRandomizationMixin):
         if actions.device != self.device:
             raise ValueError(f"actions are on {actions.device} but the environments are on {self.device}; "
                              f"move them with actions.to({str(self.device)!r})")
-        if not bool(torch.isfinite(actions).all()):
+        if check_finite and not bool(torch.isfinite(actions).all()):
             bad = (~torch.isfinite(actions)).any(-1).nonzero().flatten()[:8].tolist()
             raise ValueError(f"actions contain NaN or inf (environments {bad}...); check the policy's output "
                              f"(a diverged network gives NaN) before stepping")
