@@ -63,7 +63,10 @@ def near_joint_limits(q: torch.Tensor, q_lower: torch.Tensor, q_upper: torch.Ten
     (-0.02..3.75) at the home pose, -1.57 and 1.57, where both are far from
     their limits, and misses joint 4 at -0.1, 0.03 rad from its upper one.
     """
-    margin = torch.as_tensor(margin, dtype=q.dtype, device=q.device)
+    if torch.is_tensor(margin) and margin.device != q.device:
+        margin = margin.to(q.device)
+    # A Python float stays a float: making a CUDA tensor from it would copy from the host, which a
+    # CUDA-graph capture of the step (VecEnvBase's fused step) does not allow.
     return (q < q_lower + margin) | (q > q_upper - margin)
 
 
