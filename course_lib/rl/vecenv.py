@@ -39,9 +39,10 @@ class RLGPUEnv(IVecEnv):
         #: seconds spent inside the task's step (physics, rewards, resets), for the env/update split
         self.step_seconds = 0.0
         self._warned = False
-        # On CUDA the clock waits for the GPU (one synchronisation per step, as rl-games' own
-        # `dones.nonzero()` already makes); COURSE_RL_SYNC_TIMING=0 times the CPU side only.
-        self._sync = self.env.device.type == "cuda" and os.environ.get("COURSE_RL_SYNC_TIMING", "1") != "0"
+        # On CUDA the step returns before the GPU has run it, so its clock measures launches only. For
+        # an honest env/update split, COURSE_RL_SYNC_TIMING=1 waits for the GPU after every step; that
+        # wait costs 30 % of the FPS at 4096 environments on an H100 (benchmarks/RESULTS.md), so it is off.
+        self._sync = self.env.device.type == "cuda" and os.environ.get("COURSE_RL_SYNC_TIMING", "0") == "1"
 
     # IVecEnv
     def step(self, actions: torch.Tensor):
