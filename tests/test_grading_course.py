@@ -249,6 +249,37 @@ def test_student_package_has_no_solution_and_no_hidden_test(course, tmp_path):
 
 
 @pytest.mark.timeout(2400)
+def test_ch03_submissions_get_the_expected_scores(course, tmp_path):
+    """Chapter 3 in one autograde run: the solution (300 iterations of training on the CPU, the policy evaluated on
+    1000 reference episodes in a fresh process) gets 18/18; a wrong observation order, a missing success bonus,
+    targets outside the box and the listing's reset pose each lose their test (and, not having trained, the two
+    policy tests)."""
+    a = "ch03_franka_reach"
+    course.release(a)
+    entries = {f"ch03-{s}/{a}.ipynb": ms.path_of(a, s) for s in ms.SUBMISSIONS[a]}
+    students = course.collect(a, zip_of(tmp_path / "ch03.zip", entries))
+    assert students == sorted(f"ch03-{s}" for s in ms.SUBMISSIONS[a])
+    t0 = time.perf_counter()
+    rows = course.autograde(a, "ch03-*")
+    TIMES["ch03"] = time.perf_counter() - t0
+    print(f"autograded {len(rows)} ch03 submissions in {TIMES['ch03']:.0f} s")
+    problems = []
+    for student in ms.SUBMISSIONS[a]:
+        row, got = cells(rows, f"ch03-{student}")
+        want = ms.expected_cells(a, student)
+        if got != want:
+            problems.append(f"{student}: got {got}, expected {want}")
+        assert row["graded"] and row["max_score"] == 18
+    assert not problems, "\n".join(problems)
+    nb = autograded(course, "ch03-solution", a)
+    test = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_policy_reward")
+    assert "PASS" in outputs_text(test) and "mean reward per control step" in outputs_text(test)
+    nb = autograded(course, "ch03-listing_joints", a)
+    test = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_reset_joints")
+    assert "outside the Panda's limits" in outputs_text(test)
+
+
+@pytest.mark.timeout(2400)
 def test_ch04_submissions_get_the_expected_scores(course, tmp_path):
     """Chapter 4 in one autograde run: the solution (it trains sparse and dense for 200 iterations each, then the
     improved reward twice) gets 11/11, with the comparison recomputed from its own runs; each wrong submission loses

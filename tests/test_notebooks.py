@@ -12,7 +12,8 @@ import pytest
 from course_lib.grading.instructor import Course
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ASSIGNMENTS = ["ch01_setup", "ch02_cartpole", "ch04_reward_shaping", "ch05_domain_randomization"]
+ASSIGNMENTS = ["ch01_setup", "ch02_cartpole", "ch03_franka_reach", "ch04_reward_shaping",
+               "ch05_domain_randomization"]
 
 pytestmark = pytest.mark.slow
 
@@ -64,6 +65,8 @@ def test_solution_runs_top_to_bottom_and_validates(scratch, assignment, tmp_path
     assert "Success! Your notebook passes all the tests." in r.stdout, r.stdout[-3000:] + r.stderr[-2000:]
     if assignment == "ch02_cartpole":
         assert os.path.exists(tmp_path / "runs" / "cartpole_policy.pth")
+    if assignment == "ch03_franka_reach":  # the policy the last two tests evaluate
+        assert os.path.exists(tmp_path / "runs" / "reach_policy.pth")
     if assignment == "ch04_reward_shaping":  # the two runs the comparison test reads
         for reward in ("sparse", "dense"):
             assert os.path.exists(tmp_path / "runs" / f"ch04_{reward}.pth")

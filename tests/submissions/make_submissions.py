@@ -28,10 +28,20 @@ POINTS = {
                             "test_final_success": 1, "test_comparison": 2},
     "ch02_cartpole": {"test_observations": 2, "test_reward_alive": 2, "test_reward_fall": 1,
                       "test_reset_conditions": 2, "test_reset_state": 2, "test_reset_counters": 1, "test_policy": 5},
+    "ch03_franka_reach": {"test_observations": 2, "test_reward": 2, "test_success": 2, "test_reset_joints": 2,
+                          "test_reset_targets": 2, "test_reset_counters": 1, "test_policy": 5, "test_policy_reward": 2},
     "ch05_domain_randomization": {"test_sampler_ranges": 2, "test_sampler_distributions": 2, "test_sampler_seed": 1,
                                   "test_physics_ranges": 2, "test_physics_env_ids": 2, "test_physics_seed": 1,
                                   "test_observation_noise": 2, "test_train_params": 1, "test_policy": 5},
 }
+
+# ----------------------------------------------------------------------------------------------- ch03
+#: the wrong fixtures skip the training and every cell that uses its policy (a student may delete them; it saves
+#: CI five minutes a fixture): they lose the two policy tests besides the one their bug fails
+CH03_SKIP_TRAINING = [("drop_cell_containing", text) for text in (
+    "result = course_lib.train(", "axes = plot_training_curves(", "evaluation = evaluate_on_reference(",
+    "policy = course_lib.load_policy(", "axes = plot_success_map(", "panel = target_panel(",
+    "weights_panel = reward_weights_panel(")]
 
 # ----------------------------------------------------------------------------------------------- ch05
 #: a student may delete the optional cells (the nominal training, its evaluations, the comparison and the sweep);
@@ -140,6 +150,24 @@ SUBMISSIONS = {
                                  "    return sum(rates) / len(rates) if rates else float('nan')\n"),
                                 *CH04_SKIP_IMPROVED_TRAINING]),
     },
+    "ch03_franka_reach": {
+        "solution": ("the solution, the real notebook (all cells, 300 iterations of training on the CPU)", []),
+        "obs_order": ("joint velocities before joint positions in the observation; no training",
+                      [("replace", "reach_task", "torch.cat((joint_pos, joint_vel, target_rel), dim=-1)",
+                        "torch.cat((joint_vel, joint_pos, target_rel), dim=-1)"), *CH03_SKIP_TRAINING]),
+        "no_bonus": ("the reward without the +10 success bonus; no training",
+                     [("replace", "reach_task", "\n                           + self.success_bonus * success.float())",
+                       ")"), *CH03_SKIP_TRAINING]),
+        "targets_outside_box": ("targets drawn as torch.rand(...) * 0.6 + 0.3 on every axis (y in [0.3, 0.9]); "
+                                "no training",
+                                [("replace", "reach_task", "self.targets[env_ids] = self.low + u * (self.high - self.low)",
+                                  "self.targets[env_ids] = u * 0.6 + 0.3"), *CH03_SKIP_TRAINING]),
+        "listing_joints": ("the listing's torch.rand((n, 7)) * 0.5 as the reset pose (joint 4 outside its limits); "
+                           "no training",
+                           [("replace", "reach_task", "self.set_joint_positions(env_ids, q)  # also zeroes their",
+                             "self.set_joint_positions(env_ids, torch.rand((n, 7), device=self.device) * 0.5)  #"),
+                            *CH03_SKIP_TRAINING]),
+    },
     "ch05_domain_randomization": {
         "solution": ("the solution, the real notebook (all cells)", []),
         "wrong_range": ("randomize_physics scales masses by the listing's 0.8..1.2, not the exercise's 0.7..1.3",
@@ -190,6 +218,13 @@ LOST = {
         "chapter_limits": {"test_improved_reward", "test_comparison"},
         "no_collision_penalty": {"test_improved_reward", "test_comparison"},
         "unweighted_success": {"test_final_success", "test_comparison"},
+    },
+    "ch03_franka_reach": {
+        "solution": {},
+        "obs_order": {"test_observations", "test_policy", "test_policy_reward"},
+        "no_bonus": {"test_success", "test_policy", "test_policy_reward"},
+        "targets_outside_box": {"test_reset_targets", "test_policy", "test_policy_reward"},
+        "listing_joints": {"test_reset_joints", "test_policy", "test_policy_reward"},
     },
     "ch05_domain_randomization": {
         "solution": {},
