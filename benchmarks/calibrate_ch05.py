@@ -69,10 +69,18 @@ def train_one(job: dict) -> dict:
 
     params = job["params"] if job["randomized"] else {}
     extra = {"randomize": True, "randomization_params": params} if job["randomized"] else {}
+    import yaml
+
+    from course_lib.rl.config import default_config_path
+
+    with open(default_config_path("franka_reach")) as f:
+        config = yaml.safe_load(f)
+    # one torch thread per run, as on a 2-core student machine (train() would give 4 each on 16 cores)
+    config["ppo"]["torch_threads"] = 1
     t0 = time.perf_counter()
-    r = course_lib.train("franka_reach", num_envs=job["num_envs"], iterations=job["iterations"], device=job["device"],
-                         seed=job["seed"], runs_dir=job["runs"], name=job["name"], progress=False,
-                         out=open(os.devnull, "w"), **extra)
+    r = course_lib.train("franka_reach", config=config, num_envs=job["num_envs"], iterations=job["iterations"],
+                         device=job["device"], seed=job["seed"], runs_dir=job["runs"], name=job["name"],
+                         progress=False, out=open(os.devnull, "w"), **extra)
     return {**{k: v for k, v in job.items() if k != "params"}, "checkpoint": r.checkpoint,
             "train_s": round(time.perf_counter() - t0, 2), "train_wall_s_inside": round(r.wall_time_s, 2)}
 
