@@ -8,7 +8,7 @@
 For each training seed it takes the solution notebook's ``TRAIN_RANDOMIZATION``
 (the solution cell of ``solutions/ch05_domain_randomization``, run as the
 grader runs it), trains the reference reach task with it on ``--device`` with
-the notebook's budget (CPU: 512 environments, 60 iterations; CUDA: 4096, 150),
+the notebook's budget (CPU: 512 environments, 300 iterations; CUDA: 4096, 150),
 and evaluates the final policy the way the test cell does: ``python -I -m
 course_lib.grading.evaluate_policy --randomization exercise5`` (the reference
 randomized test set, 500 episodes, on the CPU) with the visible evaluation
@@ -42,7 +42,7 @@ if __package__ in (None, ""):
 SOURCE = os.path.join(ROOT, "solutions", "src", "ch05_domain_randomization.py")
 EVAL_SEEDS = (0, 7331)  # the test cell's visible and hidden evaluation seeds
 THRESHOLD = 0.8  # the test cell's min_success
-BUDGETS = {"cpu": (512, 60), "cuda": (4096, 150)}  # the notebook's NUM_ENVS, ITERATIONS per device
+BUDGETS = {"cpu": (512, 300), "cuda": (4096, 150)}  # the notebook's NUM_ENVS, ITERATIONS per device
 
 
 def solution_namespace() -> dict:
