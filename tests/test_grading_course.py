@@ -310,7 +310,8 @@ def test_ch04_submissions_get_the_expected_scores(course, tmp_path):
 def test_ch05_submissions_get_the_expected_scores(course, tmp_path):
     """Chapter 5 in one autograde run: the solution (nominal and randomized training, four evaluations, the mass
     sweep) gets 18/18 with its randomized policy evaluated on the reference randomized test set in a fresh process;
-    each wrong sampler or noise function loses exactly its points (statistical checks on fixed seeds)."""
+    each wrong sampler or noise function loses exactly its points (statistical checks on fixed seeds), and, having
+    skipped the training, the policy test."""
     a = "ch05_domain_randomization"
     course.release(a)
     entries = {f"ch05-{s}/{a}.ipynb": ms.path_of(a, s) for s in ms.SUBMISSIONS[a]}
