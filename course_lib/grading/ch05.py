@@ -510,8 +510,8 @@ register(Check("ch05.physics_seed", "randomize_physics is reproducible from its 
 register(Check("ch05.observation_noise", "add_observation_noise adds the chapter's gaussian noise: std 0.001 on joint "
                "positions, 0.01 on velocities and on the target", cases=noise_cases, produce=produce_noise,
                judge=judge_noise, defaults={"seed": 0}, needs=("add_observation_noise",)))
-register(Check("ch05.train_params", "TRAIN_RANDOMIZATION is a valid randomization_params dict that randomizes masses, "
-               "joint friction and damping", cases=params_cases, produce=produce_params, judge=judge_params,
+register(Check("ch05.train_params", "your TRAIN_RANDOMIZATION is a valid randomization_params dict that "
+               "randomizes masses, joint friction and damping", cases=params_cases, produce=produce_params, judge=judge_params,
                needs=("TRAIN_RANDOMIZATION",)))
 register(Check("ch05.policy", "the policy trained with randomization reaches the target on the reference randomized "
                "test set", cases=policy_cases, judge=judge_policy, kind="policy",

@@ -390,7 +390,7 @@ TRAIN_RANDOMIZATION = {
 ### END SOLUTION
 
 # %% id=test_train_params tests points=1
-# Test: TRAIN_RANDOMIZATION is a valid randomization_params dict that randomizes masses, joint friction and damping
+# Test: your TRAIN_RANDOMIZATION is a valid randomization_params dict that randomizes masses, joint friction and damping
 from course_lib.grading import check
 check("ch05.train_params", globals())
 
