@@ -107,9 +107,10 @@ def lab(tmp_path_factory):
 def _open(lab, name):
     page = lab["browser"].new_page(viewport={"width": 1400, "height": 1000})
     page.goto(f"{lab['base']}/lab/tree/{name}?token={lab['token']}")
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+    # JupyterLab may restore an earlier test's notebook as a hidden background tab: wait for this one, the visible one
+    page.wait_for_selector(".jp-Notebook .jp-Cell >> visible=true", timeout=120_000)
     # the course's kernel started and idle
-    page.wait_for_selector(".jp-Toolbar-kernelName:has-text('GPU RL course')", timeout=120_000)
+    page.wait_for_selector(".jp-Toolbar-kernelName:has-text('GPU RL course') >> visible=true", timeout=120_000)
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle'], "
                            "[data-status='idle']", state="attached", timeout=120_000)
     return page
