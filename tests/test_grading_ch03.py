@@ -129,3 +129,27 @@ def test_judges_of_the_trained_policy():
     assert "-0.050" in judge_policy_reward({"min_step_reward": -0.2}, result)
     with pytest.raises(CheckFailed, match="-0.250"):
         judge_policy_reward({"min_step_reward": -0.2}, dict(result, mean_step_reward=-0.25))
+
+
+def test_one_policy_is_evaluated_once_per_process_for_both_policy_checks(tmp_path, monkeypatch):
+    """ch03.policy and ch03.policy_reward judge the same evaluation: the grader runs it once, and again only when
+    the file changes."""
+    from course_lib.grading import evaluate_policy as ep
+
+    calls = []
+
+    def fake(checkpoint, task, episodes, seed, device, randomization):
+        calls.append(checkpoint)
+        return {"ok": True, "success_rate": 0.9, "episodes": episodes, "mean_step_reward": 0.1}
+
+    monkeypatch.setattr(ep, "_evaluate_checkpoint", fake)
+    monkeypatch.setattr(ep, "_DONE", {})
+    ckpt = tmp_path / "reach_policy.pth"
+    ckpt.write_bytes(b"policy 1")
+    for _ in range(2):
+        assert ep.evaluate_checkpoint(str(ckpt), "franka_reach", 1000, 0)["success_rate"] == 0.9
+    assert len(calls) == 1
+    ep.evaluate_checkpoint(str(ckpt), "franka_reach", 1000, 9131)  # another seed: another evaluation
+    ckpt.write_bytes(b"policy 2")  # retrained: evaluated again
+    ep.evaluate_checkpoint(str(ckpt), "franka_reach", 1000, 0)
+    assert len(calls) == 3

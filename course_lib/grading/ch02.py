@@ -29,6 +29,9 @@ import math
 
 import torch
 
+from .common import generator as _gen
+from .common import host_tensor as _t
+from .common import judge_reset_counters
 from .core import PREAMBLES, Check, CheckFailed, register
 
 PREAMBLES["ch02"] = """import math
@@ -49,10 +52,6 @@ OBS_NAMES = ("cart position", "cart velocity", "pole angle", "pole angular veloc
 # the kinds of state in a reward / reset batch
 KINDS = ("upright", "tilted", "pole fallen", "cart off the track", "cart off and pole fallen")
 FAILING = {2, 3, 4}
-
-
-def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(int(seed))
 
 
 def _u(g, n, lo, hi):
@@ -145,12 +144,6 @@ def _put(env, q, qd):
     ids = torch.arange(env.num_envs)
     env.set_joint_positions(ids, q.to(env.device))
     env.set_joint_velocities(ids, qd.to(env.device))
-
-
-def _t(x, name):
-    if not torch.is_tensor(x):
-        raise CheckFailed(f"{name} is not a tensor (got {type(x).__name__})")
-    return x.detach().to("cpu").clone()
 
 
 # ------------------------------------------------------------------ observations
@@ -348,26 +341,6 @@ def judge_reset_state(cases, out):
                 raise CheckFailed(f"the reset {name} hardly vary (std {spread.tolist()}): draw them uniformly "
                                   f"over [-{r}, {r}]")
     return f"{k} of {n} environments reset"
-
-
-def judge_reset_counters(cases, out):
-    ids, prog0 = cases["env_ids"], cases["progress"]
-    n = len(prog0)
-    sel = torch.zeros(n, dtype=torch.bool)
-    sel[ids] = True
-    prog, reset = out["progress"].reshape(-1), out["reset"].reshape(-1)
-    if prog.numel() != n or reset.numel() != n:
-        raise CheckFailed(f"progress_buf / reset_buf have {prog.numel()} / {reset.numel()} entries, expected {n}")
-    if bool((prog[sel] != 0).any()):
-        raise CheckFailed(f"reset_idx left progress_buf of {int((prog[sel] != 0).sum())} reset environment(s) "
-                          f"non-zero: their new episodes would time out early (add self.progress_buf[env_ids] = 0)")
-    if bool((prog[~sel] != prog0[~sel]).any()):
-        raise CheckFailed("reset_idx changed progress_buf of environments that were not in env_ids")
-    if bool((reset[sel] != 0).any()):
-        raise CheckFailed("reset_idx left reset_buf set for reset environments (add self.reset_buf[env_ids] = 0)")
-    if bool((reset[~sel] == 0).any()):
-        raise CheckFailed("reset_idx cleared reset_buf of environments that were not in env_ids")
-    return f"{int(sel.sum())} of {n} environments"
 
 
 # ------------------------------------------------------------------ trained policy

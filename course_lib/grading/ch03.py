@@ -36,6 +36,9 @@ import math
 
 import torch
 
+from .common import generator as _gen
+from .common import host_tensor as _t
+from .common import judge_reset_counters
 from .core import PREAMBLES, Check, CheckFailed, register
 
 PREAMBLES["ch03"] = """import math
@@ -58,10 +61,6 @@ KINDS = ("far from the target", "near, outside 5 cm", "inside 5 cm", "just outsi
          "just inside 5 cm (-0.2 mm)")
 INSIDE = {2, 4}
 ACTION_KINDS = ("random", "zero", "saturated", "beyond [-1, 1]")
-
-
-def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(int(seed))
 
 
 def _limits():
@@ -176,12 +175,6 @@ def _put(env, cases):
         env.actions[:] = cases["actions"].to(env.device)
     if "progress" in cases:
         env.progress_buf[:] = cases["progress"].to(env.device)
-
-
-def _t(x, name):
-    if not torch.is_tensor(x):
-        raise CheckFailed(f"{name} is not a tensor (got {type(x).__name__})")
-    return x.detach().to("cpu").clone()
 
 
 def _vector(t, n, name):
@@ -431,25 +424,6 @@ def judge_reset_targets(cases, out):
                                   f"to {float(ts[:, j].max()):.3f} m, std {float(std[j]):.3f}): draw them uniformly, "
                                   f"low + torch.rand(...) * (high - low)")
     return f"{k} of {n} environments got new targets in the box"
-
-
-def judge_reset_counters(cases, out):
-    prog0 = cases["progress"]
-    n, sel = len(prog0), _selection(cases)
-    prog, reset = out["progress"].reshape(-1), out["reset"].reshape(-1)
-    if prog.numel() != n or reset.numel() != n:
-        raise CheckFailed(f"progress_buf / reset_buf have {prog.numel()} / {reset.numel()} entries, expected {n}")
-    if bool((prog[sel] != 0).any()):
-        raise CheckFailed(f"reset_idx left progress_buf of {int((prog[sel] != 0).sum())} reset environment(s) "
-                          f"non-zero: their new episodes would time out early. The chapter's listing forgets this: "
-                          f"add self.progress_buf[env_ids] = 0")
-    if bool((prog[~sel] != prog0[~sel]).any()):
-        raise CheckFailed("reset_idx changed progress_buf of environments that were not in env_ids")
-    if bool((reset[sel] != 0).any()):
-        raise CheckFailed("reset_idx left reset_buf set for reset environments (add self.reset_buf[env_ids] = 0)")
-    if bool((reset[~sel] == 0).any()):
-        raise CheckFailed("reset_idx cleared reset_buf of environments that were not in env_ids")
-    return f"{int(sel.sum())} of {n} environments"
 
 
 # ------------------------------------------------------------------ trained policy

@@ -61,12 +61,40 @@ def fresh_python(module: str, *args, python: str | None = None) -> list:
     return [python or sys.executable, "-I", "-c", boot, *map(str, args)]
 
 
+#: evaluations already run in this process, by (checkpoint's content, task, episodes, seed, ...): two checks of
+#: one policy (chapter 3's success rate and mean reward) share one 1000-episode evaluation
+_DONE: dict = {}
+
+
+def _key(checkpoint, *rest):
+    """The checkpoint's bytes (not its name: a file rewritten between two checks is evaluated again), and the rest."""
+    import hashlib
+
+    try:
+        with open(checkpoint, "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+    except OSError:
+        return None
+    return (digest, *rest)
+
+
 def evaluate_checkpoint(checkpoint: str, task: str = "cartpole", episodes: int = 500, seed: int = 0,
                         device: str = "cpu", randomization: str | None = None) -> dict:
     """Load ``checkpoint`` and evaluate it on the registered reference ``task``. Returns a JSON-able dict.
 
-    randomization: None (the nominal task) or a name in :data:`TEST_SETS`.
+    randomization: None (the nominal task) or a name in :data:`TEST_SETS`. The same file evaluated the same
+    way again in this process returns the first result (the evaluation is deterministic).
     """
+    key = _key(checkpoint, "evaluate", task, int(episodes), int(seed), device, randomization)
+    if key is not None and key in _DONE:
+        return dict(_DONE[key], checkpoint=checkpoint)
+    result = _evaluate_checkpoint(checkpoint, task, episodes, seed, device, randomization)
+    if key is not None and result.get("ok"):
+        _DONE[key] = result
+    return result
+
+
+def _evaluate_checkpoint(checkpoint, task, episodes, seed, device, randomization) -> dict:
     import torch
 
     torch.set_num_threads(1)
@@ -96,7 +124,8 @@ def evaluate_checkpoint(checkpoint: str, task: str = "cartpole", episodes: int =
     policy.task = task  # evaluated on the reference task whatever task it was trained on
     r = evaluate(task, policy, episodes=int(episodes), seed=int(seed), device=device, **overrides)
     return {"ok": True, "success_rate": r.success_rate, "ci95": list(r.ci95), "episodes": r.episodes,
-            "mean_length": r.mean_length, "mean_reward": r.mean_reward, "mean_step_reward": r.mean_step_reward, "seed": r.seed, "task": task,
+            "mean_length": r.mean_length, "mean_reward": r.mean_reward, "mean_step_reward": r.mean_step_reward,
+            "seed": r.seed, "task": task,
             "trained_on": trained_on, "max_steps": int(getattr(ref, "max_episode_length", 500)),
             "checkpoint": checkpoint, "randomization": randomization}
 
@@ -104,7 +133,21 @@ def evaluate_checkpoint(checkpoint: str, task: str = "cartpole", episodes: int =
 def run_in_subprocess(checkpoint: str, task: str = "cartpole", episodes: int = 500, seed: int = 0,
                       cwd: str | None = None, timeout: float = 600.0, python: str | None = None,
                       randomization: str | None = None) -> dict:
-    """Run :func:`evaluate_checkpoint` in ``python -I`` with a clean environment; return its JSON."""
+    """Run :func:`evaluate_checkpoint` in ``python -I`` with a clean environment; return its JSON.
+
+    A file already evaluated the same way by this process is not evaluated again (see :func:`evaluate_checkpoint`).
+    """
+    path = os.path.join(cwd, checkpoint) if cwd else checkpoint
+    key = _key(path, "subprocess", task, int(episodes), int(seed), randomization)
+    if key is not None and key in _DONE:
+        return dict(_DONE[key])
+    result = _run_in_subprocess(checkpoint, task, episodes, seed, cwd, timeout, python, randomization)
+    if key is not None and result.get("ok"):
+        _DONE[key] = result
+    return result
+
+
+def _run_in_subprocess(checkpoint, task, episodes, seed, cwd, timeout, python, randomization) -> dict:
     extra = ("--randomization", randomization) if randomization is not None else ()
     cmd = fresh_python("course_lib.grading.evaluate_policy", os.fspath(checkpoint), "--task", task,
                        "--episodes", int(episodes), "--seed", int(seed), *extra, python=python)
