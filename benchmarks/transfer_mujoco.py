@@ -42,19 +42,12 @@ import numpy as np
 import torch
 
 import course_lib
-from course_lib.deploy import CHAPTER_SENSOR_NOISE, deploy, inference_latency, reach_episodes, time_to_reach
+from course_lib.deploy import TRANSFER_GAPS, deploy, inference_latency, reach_episodes, time_to_reach
 from course_lib.envs.randomization import CHAPTER_RANDOMIZATION
 from course_lib.rl.export import export_onnx, export_torchscript, load_exported
 
-#: MuJoCo conditions: name -> gap options of course_lib.deploy.deploy
-GAPS = {
-    "MuJoCo": {},
-    "masses x2": {"mass_scale": 2.0},
-    "delay 3 steps (50 ms)": {"action_delay": 3},
-    "sensor noise x5": {"sensor_noise": tuple(5 * x for x in CHAPTER_SENSOR_NOISE)},
-    "masses x1.5 + delay 2 + noise x2": {"mass_scale": 1.5, "action_delay": 2,
-                                          "sensor_noise": tuple(2 * x for x in CHAPTER_SENSOR_NOISE)},
-}
+#: MuJoCo conditions: name -> gap options of course_lib.deploy.deploy (the chapter 6 notebook shows the same)
+GAPS = TRANSFER_GAPS
 
 
 def train_policy(kind: str, args) -> str:

@@ -232,3 +232,55 @@ def test_inference_latency(tmp_path):
                              "onnx": load_exported(export_onnx(policy, tmp_path / "p.onnx"))}, calls=200, warmup=20)
     for v in lat.values():
         assert 0 < v["median_us"] <= v["p99_us"] and v["calls"] == 200 and math.isfinite(v["mean_us"])
+
+
+def test_reach_observation_is_the_tasks():
+    """reach_observation (the control node's observation) equals FrankaReachTask.compute_observations for the
+    same state: [q, qd, target - tcp], float32 (N, 17)."""
+    from course_lib.deploy import reach_observation
+
+    env = course_lib.make("franka_reach", num_envs=16, seed=3)
+    env.step(torch.rand(16, 7, generator=torch.Generator().manual_seed(0)) * 2 - 1)  # nonzero velocities
+    obs = env.compute_observations().clone()
+    got = reach_observation(env.get_joint_positions().double().numpy(), env.get_joint_velocities().double().numpy(),
+                            env.get_end_effector_position().double().numpy(), env.targets.double().numpy())
+    assert got.dtype == np.float32 and got.shape == (16, 17)
+    np.testing.assert_allclose(got, obs.numpy(), atol=1e-6)
+
+
+def test_observe_hook():
+    """deploy(observe=...): the function gets the readings (q, qd (N, 7), tcp, target (N, 3), float64) and the
+    policy sees exactly what it returns; the default is reach_observation (same outcomes, step by step); a
+    wrong sign changes what the robot does; a wrong shape, dtype or a non-function is a ValueError that says
+    what to fix."""
+    from course_lib.deploy import reach_observation
+
+    policy = _linear_reacher(gain=4.0)
+    calls, seen = [], []
+
+    def spy_observe(q, qd, tcp, target):
+        calls.append((q.shape, qd.shape, tcp.shape, target.shape, q.dtype))
+        return reach_observation(q, qd, tcp, target)
+
+    def spy_policy(obs):
+        seen.append(obs.copy())
+        with torch.no_grad():
+            return policy(torch.from_numpy(obs)).numpy()
+
+    base = deploy(policy, episodes=3, seed=1, record=3)
+    hooked = deploy(spy_policy, episodes=3, seed=1, record=3, observe=spy_observe)
+    assert hooked.successes == base.successes and hooked.lengths == base.lengths
+    for a, b in zip(hooked.trajectories, base.trajectories):
+        np.testing.assert_array_equal(a, b)
+    assert calls[0] == ((3, 7), (3, 7), (3, 3), (3, 3), np.float64) and len(calls) == len(seen)
+    q, qd, tcp, target = (np.ones((3, 7)), 2 * np.ones((3, 7)), np.zeros((3, 3)), np.ones((3, 3)))
+    flipped = deploy(policy, episodes=3, seed=1, record=1,  # tcp - target: the arm moves away
+                     observe=lambda q, qd, tcp, target: reach_observation(q, qd, target, tcp))
+    assert not np.allclose(flipped.trajectories[0][:5], base.trajectories[0][:5]) and flipped.success_rate == 0
+    with pytest.raises(ValueError, match="float32"):
+        deploy(policy, episodes=2, observe=lambda q, qd, tcp, t: np.concatenate((q, qd, t - tcp), axis=-1))
+    with pytest.raises(ValueError, match="batch dimension"):
+        deploy(policy, episodes=1, observe=lambda *a: reach_observation(*a)[0])
+    with pytest.raises(ValueError, match="observe must be a function"):
+        deploy(policy, episodes=1, observe="obs")
+    assert reach_observation(q, qd, tcp, target)[0, 14:].tolist() == [1.0, 1.0, 1.0]

@@ -32,9 +32,12 @@ Gap options (what a real robot adds; all off by default):
   compensation still the nominal model's (a payload, a wrong datasheet);
 - ``action_delay``: the command applied at step t is the action computed at
   step t - delay (control steps of 1/60 s; zeros, i.e. "stand still", before);
-- ``sensor_noise``: gaussian std on the observation (q rad, qd rad/s,
-  target m); ``CHAPTER_SENSOR_NOISE`` is the chapter's (0.001, 0.01, 0.01).
-  Success is judged on the true state.
+- ``sensor_noise``: gaussian std on the readings (q rad, qd rad/s,
+  target m) before the observation is formed; ``CHAPTER_SENSOR_NOISE`` is
+  the chapter's (0.001, 0.01, 0.01). Success is judged on the true state.
+
+``observe=`` replaces the step that forms the observation from the readings
+(default :func:`reach_observation`): chapter 6's students write it.
 """
 from __future__ import annotations
 
@@ -47,10 +50,32 @@ import numpy as np
 from .mujoco_panda import PANDA_URDF, MujocoPanda, PandaMujocoCfg, build_panda_model, urdf_joint_limits
 
 __all__ = ["ReachDeployCfg", "DeployResult", "deploy", "reach_episodes", "as_policy_fn", "CHAPTER_SENSOR_NOISE",
-           "time_to_reach"]
+           "time_to_reach", "reach_observation", "TRANSFER_GAPS"]
 
 #: the chapter's add_observation_noise: joint positions 0.001 rad, velocities 0.01 rad/s, target 0.01 m
 CHAPTER_SENSOR_NOISE = (0.001, 0.01, 0.01)
+
+#: The transfer table's MuJoCo conditions (benchmarks/transfer_mujoco.py, chapter 6): name -> gap options of
+#: :func:`deploy`. "MuJoCo" is the nominal robot; the others widen the gap on purpose.
+TRANSFER_GAPS = {
+    "MuJoCo": {},
+    "masses x2": {"mass_scale": 2.0},
+    "delay 3 steps (50 ms)": {"action_delay": 3},
+    "sensor noise x5": {"sensor_noise": tuple(5 * x for x in CHAPTER_SENSOR_NOISE)},
+    "masses x1.5 + delay 2 + noise x2": {"mass_scale": 1.5, "action_delay": 2,
+                                          "sensor_noise": tuple(2 * x for x in CHAPTER_SENSOR_NOISE)},
+}
+
+
+def reach_observation(q, qd, tcp, target) -> np.ndarray:
+    """The reach task's 17 observations from a robot's readings, as its control node forms them.
+
+    q, qd: (N, 7) joint positions (rad) and velocities (rad/s); tcp, target: (N, 3) positions in the robot's
+    base frame (m). Returns float32 (N, 17): ``[q, qd, target - tcp]``, the order of
+    ``FrankaReachTask.compute_observations`` (what the policy was trained on).
+    """
+    q, qd, tcp, target = (np.asarray(x, dtype=np.float64) for x in (q, qd, tcp, target))
+    return np.concatenate((q, qd, target - tcp), axis=-1).astype(np.float32)
 
 
 @dataclass
@@ -184,9 +209,32 @@ def as_policy_fn(policy):
     return policy
 
 
+def _checked_observation(obs, n: int, t: int) -> np.ndarray:
+    """``observe``'s result as float32 (n, 17), or a ValueError that says what is wrong with it."""
+    try:
+        import torch
+
+        if torch.is_tensor(obs):
+            obs = obs.detach().cpu().numpy()
+    except ImportError:  # pragma: no cover
+        pass
+    if not isinstance(obs, np.ndarray):
+        raise ValueError(f"observe returned {type(obs).__name__}; it must return a numpy array (N, 17) float32")
+    if obs.shape != (n, 17):
+        raise ValueError(f"observe returned shape {obs.shape} for {n} robot(s) at control step {t}; expected "
+                         f"({n}, 17): one row per robot, [q (7), qd (7), target - tcp (3)] (keep the batch "
+                         f"dimension, also for one robot)")
+    if obs.dtype != np.float32:
+        raise ValueError(f"observe returned dtype {obs.dtype}; the exported policy takes float32 "
+                         f"(.astype(np.float32))")
+    if not np.isfinite(obs).all():
+        raise ValueError(f"observe returned NaN or inf at control step {t}")
+    return obs
+
+
 def deploy(policy, episodes: int = 1000, seed: int = 0, *, cfg: ReachDeployCfg | None = None,
            mass_scale: float | None = None, action_delay: int | None = None, sensor_noise=None,
-           record: int = 0, episode_set=None) -> DeployResult:
+           record: int = 0, episode_set=None, observe=None) -> DeployResult:
     """Run ``policy`` on the Panda in MuJoCo for ``episodes`` fixed episodes; see the module docstring.
 
     policy: an exported ``.onnx`` / ``.pt`` path, an ``ExportedPolicy``, a
@@ -196,6 +244,9 @@ def deploy(policy, episodes: int = 1000, seed: int = 0, *, cfg: ReachDeployCfg |
     record: keep the joint trajectories of the first ``record`` episodes
         (``result.trajectories``: (T+1, 7) arrays, rad), for animations.
     episode_set: ``(q0 (E, 7), targets (E, 3))`` instead of :func:`reach_episodes`.
+    observe: ``observe(q (N, 7), qd (N, 7), tcp (N, 3), target (N, 3)) -> (N, 17) float32``, the control
+        node's observation from the (noisy) readings, numpy float64 in; default :func:`reach_observation`.
+        Whatever it returns is checked (shape, dtype, finite) before the policy sees it.
     """
     from ..rl.evaluate import wilson_interval
 
@@ -216,6 +267,10 @@ def deploy(policy, episodes: int = 1000, seed: int = 0, *, cfg: ReachDeployCfg |
         raise ValueError(f"sensor_noise is 3 standard deviations >= 0 (q rad, qd rad/s, target m), "
                          f"got {cfg.sensor_noise}")
     fn = as_policy_fn(policy)
+    observe = reach_observation if observe is None else observe
+    if not callable(observe):
+        raise ValueError(f"observe must be a function (q, qd, tcp, target) -> (N, 17) float32, "
+                         f"got {type(observe).__name__}")
     q0, targets = episode_set if episode_set is not None else reach_episodes(episodes, seed)
     q0, targets = np.asarray(q0, dtype=np.float64), np.asarray(targets, dtype=np.float64)
     E = len(q0)
@@ -240,13 +295,15 @@ def deploy(policy, episodes: int = 1000, seed: int = 0, *, cfg: ReachDeployCfg |
         idx = np.flatnonzero(alive)
         if idx.size == 0:
             break
-        obs = np.empty((idx.size, 17))
-        for row, i in enumerate(idx):
-            q, qd, tcp = robots[i].read()
-            obs[row, :7], obs[row, 7:14], obs[row, 14:] = q, qd, targets[i] - tcp
-        if noise_std.any():
-            obs += rng.standard_normal(obs.shape) * noise_std
-        actions = np.asarray(fn(obs.astype(np.float32)), dtype=np.float64).reshape(idx.size, 7)
+        q, qd, tcp = np.empty((idx.size, 7)), np.empty((idx.size, 7)), np.empty((idx.size, 3))
+        for row, i in enumerate(idx):  # MuJoCo has one MjData per robot: read each
+            q[row], qd[row], tcp[row] = robots[i].read()
+        seen_target = targets[idx]
+        if noise_std.any():  # the sensors are noisy, not the observation: noise on the readings
+            noise = rng.standard_normal((idx.size, 17)) * noise_std
+            q, qd, seen_target = q + noise[:, :7], qd + noise[:, 7:14], seen_target + noise[:, 14:]
+        obs = _checked_observation(observe(q, qd, tcp, seen_target), idx.size, t)
+        actions = np.asarray(fn(obs), dtype=np.float64).reshape(idx.size, 7)
         if not np.isfinite(actions).all():
             raise FloatingPointError(f"the policy returned NaN or inf at control step {t}")
         pending[-1, idx] = actions
