@@ -125,7 +125,7 @@ __all__ = [
     "merge_params", "sample_values", "restore_nominal", "ChapterRandomizationMixin", "ActionLatency",
     "set_light_intensity", "set_object_color", "set_camera_offset", "ensure_visual_buffers",
     "CHAPTER_PHYSICS", "CHAPTER_OBSERVATION_NOISE", "CHAPTER_VISUALS", "CHAPTER_RANDOMIZATION",
-    "EXERCISE5_TEST_SET", "NOMINAL_LIGHT_INTENSITY", "NOMINAL_OBJECT_COLOR", "NOMINAL_ROBOT_COLOR",
+    "EXERCISE5_TEST_SET", "EXERCISE5_TRAIN_RANDOMIZATION", "NOMINAL_LIGHT_INTENSITY", "NOMINAL_OBJECT_COLOR", "NOMINAL_ROBOT_COLOR",
     "sag_demo", "SagDemo", "plot_sag_demo",
 ]
 
@@ -1061,6 +1061,36 @@ EXERCISE5_TEST_SET = {
     },
 }
 
+
+#: Exercise 5's reference answer: the ``TRAIN_RANDOMIZATION`` of the chapter 5
+#: solution notebook (its solution cell imports it from here), which chapter 6
+#: trains its *randomized* policy with. Masses x0.6-1.4 (one scale per env,
+#: wider than the test set's 0.7-1.3), the chapter's joint friction and damping
+#: ranges, the chapter's observation noise, action noise std 0.02 and an
+#: actuation latency of 0-1 control steps, re-drawn at every reset.
+EXERCISE5_TRAIN_RANDOMIZATION = {
+    "frequency": 1,  # re-draw an environment's physics at each of its resets
+    "actor_params": {
+        "franka": {
+            "rigid_body_properties": {
+                "mass": {"range": [0.6, 1.4], "operation": "scaling", "distribution": "uniform", "shared": True},
+            },
+            "dof_properties": {
+                "friction": {"range": [0.01, 0.1], "operation": "additive", "distribution": "uniform",
+                             "shared": True},
+                "joint_damping": {"range": [0.1, 0.6], "operation": "additive", "distribution": "uniform",
+                                  "shared": True},
+            },
+        },
+    },
+    "observations": {
+        "joint_pos": {"slice": [0, 7], "range": [0.0, 0.001], "operation": "additive", "distribution": "gaussian"},
+        "joint_vel": {"slice": [7, 14], "range": [0.0, 0.01], "operation": "additive", "distribution": "gaussian"},
+        "target": {"slice": [14, 17], "range": [0.0, 0.01], "operation": "additive", "distribution": "gaussian"},
+    },
+    "actions": {"range": [0.0, 0.02], "operation": "additive", "distribution": "gaussian"},
+    "actuation_latency": {"range": [0, 1]},
+}
 
 # ----------------------------------------------- the chapter's names on a task
 def _chapter_randomizer(env) -> DomainRandomizer:
