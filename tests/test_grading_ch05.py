@@ -162,12 +162,11 @@ WRONG = {
                         {"observation_noise"}, "the chapter's is 0.001"),
     "noise_same_for_every_env": ([("std * torch.randn(obs.shape,", "std * torch.randn(obs.shape[1:],")], "",
                                  {"observation_noise"}, "fresh for every environment"),
-    "params_typo": ([('"operation": "scaling", "distribution": "uniform", "shared": True},\n            },',
-                      '"operation": "scale", "distribution": "uniform", "shared": True},\n            },')], "",
-                    {"train_params"}, "not a valid randomization_params"),
-    "params_no_damping": ([('                "joint_damping": {"range": [0.1, 0.6], "operation": "additive", '
-                            '"distribution": "uniform",\n                                  "shared": True},\n', "")],
-                          "", {"train_params"}, "joint damping"),
+    # the solution cell copies the library's EXERCISE5_TRAIN_RANDOMIZATION: the wrong versions edit the copy
+    "params_typo": ([], 'TRAIN_RANDOMIZATION["actor_params"]["franka"]["rigid_body_properties"]["mass"]'
+                        '["operation"] = "scale"', {"train_params"}, "not a valid randomization_params"),
+    "params_no_damping": ([], 'del TRAIN_RANDOMIZATION["actor_params"]["franka"]["dof_properties"]["joint_damping"]',
+                          {"train_params"}, "joint damping"),
 }
 
 
