@@ -2,6 +2,7 @@
 
     python benchmarks/calibrate_ch02.py                   # 20 seeds, the notebook's budget and half of it
     python benchmarks/calibrate_ch02.py --seeds 5 --budgets 100
+    python benchmarks/calibrate_ch02.py --seeds 20 --workers 14   # a 16-core machine, one torch thread per seed
     python benchmarks/calibrate_ch02.py --notebooks       # the budgets: each solution notebook top to bottom,
                                                           # and autograding one student's chapter 2
 
@@ -21,9 +22,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -36,8 +35,8 @@ import nbformat  # noqa: E402
 import torch  # noqa: E402
 
 import course_lib  # noqa: E402
+from benchmarks import _calibration as cal  # noqa: E402
 from course_lib.grading.ch02 import PREAMBLES  # noqa: E402
-from course_lib.grading.evaluate_policy import run_in_subprocess  # noqa: E402
 from course_lib.rl.config import default_config_path  # noqa: E402
 
 NOTEBOOK = os.path.join(ROOT, "solutions", "ch02_cartpole", "ch02_cartpole.ipynb")
@@ -97,16 +96,32 @@ def notebook_budgets(out_path: str, repeats: int = 1) -> int:
             print(f"autograde of one ch02 student: {secs:.1f} s, score {rows[-1]['score']}", flush=True)
     machine = {"cpu_count": os.cpu_count(), "torch": torch.__version__, "loadavg": list(os.getloadavg()),
                "date": datetime.datetime.now(datetime.timezone.utc).isoformat()}
-    with open(out_path, "w") as f:
-        json.dump({"machine": machine, "rows": rows}, f, indent=1)
+    cal.write_json(out_path, machine, rows)
     md = [f"### Notebook and grading budgets ({machine['date'][:10]}, {machine['cpu_count']} CPU cores, no GPU, "
           f"load average {machine['loadavg'][0]:.1f})", "", "| what | seconds | budget |", "|---|---:|---:|"]
     for r in rows:
         md.append(f"| {r['what']} | {r['seconds']:.0f} | 300 |")
-    with open(os.path.splitext(out_path)[0] + ".md", "w") as f:
-        f.write("\n".join(md) + "\n")
-    print("\n".join(md))
+    cal.write_markdown(out_path, md)
     return 0
+
+
+def one_seed(job: dict) -> dict:
+    """Train the solution's task with one seed and budget, and evaluate it as the test cell does."""
+    if job["one_thread"]:
+        cal.use_one_torch_thread()
+    config = cal.one_thread_config("cartpole") if job["one_thread"] else default_config_path("cartpole")
+    t0 = time.perf_counter()
+    r = course_lib.train(solution_class(), config=config, num_envs=job["num_envs"], iterations=job["iterations"],
+                         device="cpu", seed=job["seed"], runs_dir=job["runs"],
+                         name=f"it{job['iterations']}_seed{job['seed']}", progress=False, out=open(os.devnull, "w"))
+    t_train = time.perf_counter() - t0
+    rates = cal.success_rates(cal.evaluate_like_the_test_cell(r.checkpoint, "cartpole", EPISODES, EVAL_SEEDS))
+    t_eval = time.perf_counter() - t0 - t_train
+    return {"iterations": job["iterations"], "seed": job["seed"], "train_s": round(t_train, 2),
+            "train_wall_s_inside": round(r.wall_time_s, 2), "eval_s": round(t_eval, 2),
+            "success": rates, "pass": all(x >= THRESHOLD for x in rates),
+            "first_iteration_90pct_in_training": next(
+                (m["iteration"] for m in r.metrics if (m.get("success_rate") or 0) >= 0.9), None)}
 
 
 def main(argv=None) -> int:
@@ -116,65 +131,37 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", type=int, default=20)
     p.add_argument("--budgets", type=int, nargs="+", default=[100, 50], help="iterations (the notebook: 100)")
     p.add_argument("--num-envs", type=int, default=256)
+    p.add_argument("--workers", type=int, default=1,
+                   help="seeds trained at once, one torch thread each (1: in this process, the config's threads)")
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "out", "calibrate_ch02.json"))
     a = p.parse_args(argv)
     if a.notebooks:
         return notebook_budgets(os.path.join(os.path.dirname(a.out), "notebook_budgets.json"), a.repeats)
-    cls = solution_class()
     rows = []
-    machine = {"host": platform.node(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
-               "python": platform.python_version(), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(),
-               "loadavg_start": list(os.getloadavg())}
+    machine = cal.machine_info()
+    meta = {"threshold": THRESHOLD, "episodes": EPISODES, "eval_seeds": EVAL_SEEDS, "num_envs": a.num_envs}
     os.makedirs(os.path.dirname(a.out), exist_ok=True)
     t_all = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="calibrate_ch02_") as runs:
-        for iterations in a.budgets:
-            for seed in range(a.seeds):
-                t0 = time.perf_counter()
-                r = course_lib.train(cls, config=default_config_path("cartpole"), num_envs=a.num_envs,
-                                     iterations=iterations, device="cpu", seed=seed, runs_dir=runs,
-                                     name=f"it{iterations}_seed{seed}", progress=False, out=open(os.devnull, "w"))
-                t_train = time.perf_counter() - t0
-                evals = [run_in_subprocess(r.checkpoint, "cartpole", EPISODES, s) for s in EVAL_SEEDS]
-                t_eval = time.perf_counter() - t0 - t_train
-                rates = [e.get("success_rate", 0.0) if e.get("ok") else 0.0 for e in evals]
-                row = {"iterations": iterations, "seed": seed, "train_s": round(t_train, 2),
-                       "train_wall_s_inside": round(r.wall_time_s, 2), "eval_s": round(t_eval, 2),
-                       "success": rates, "pass": all(x >= THRESHOLD for x in rates),
-                       "first_iteration_90pct_in_training": next(
-                           (m["iteration"] for m in r.metrics if (m.get("success_rate") or 0) >= 0.9), None)}
-                rows.append(row)
-                print(f"iterations {iterations:4d}  seed {seed:2d}  train {t_train:6.1f} s  eval {t_eval:5.1f} s  "
-                      f"success {' / '.join(f'{100 * x:5.1f}%' for x in rates)}  "
-                      f"{'PASS' if row['pass'] else 'FAIL'}", flush=True)
-                with open(a.out, "w") as f:
-                    json.dump({"machine": machine, "threshold": THRESHOLD, "episodes": EPISODES,
-                               "eval_seeds": EVAL_SEEDS, "num_envs": a.num_envs, "rows": rows}, f, indent=1)
-    machine["loadavg_end"] = list(os.getloadavg())
-    machine["total_s"] = round(time.perf_counter() - t_all, 1)
-    with open(a.out, "w") as f:
-        json.dump({"machine": machine, "threshold": THRESHOLD, "episodes": EPISODES, "eval_seeds": EVAL_SEEDS,
-                   "num_envs": a.num_envs, "rows": rows}, f, indent=1)
+        jobs = [{"iterations": it, "seed": s, "num_envs": a.num_envs, "runs": runs, "one_thread": a.workers > 1}
+                for it in a.budgets for s in range(a.seeds)]
+        for row in cal.run_jobs(one_seed, jobs, a.workers, ordered=True):
+            rows.append(row)
+            print(cal.seed_line(row), flush=True)
+            cal.write_json(a.out, machine, rows, **meta)  # after each seed: a long run that stops keeps what it did
+    cal.finish_machine(machine, t_all)
+    cal.write_json(a.out, machine, rows, **meta)
     md = [f"### Chapter 2: calibration of the policy test ({machine['date'][:10]}, {machine['cpu_count']} CPU cores, "
           f"torch {machine['torch']}, load average {machine['loadavg_start'][0]:.1f}-{machine['loadavg_end'][0]:.1f})",
           "",
           f"The solution's `CartpoleTask`, {a.num_envs} environments on the CPU, trained with seeds 0-{a.seeds - 1}; "
           f"each final policy evaluated as the test cell does (fresh `python -I`, reference task, {EPISODES} "
           f"episodes, evaluation seeds {EVAL_SEEDS[0]} and {EVAL_SEEDS[1]}); threshold {100 * THRESHOLD:.0f}%.",
-          "",
-          "| iterations | seeds passed | min success | median train s | max train s | max eval s |",
-          "|---:|---:|---:|---:|---:|---:|"]
-    for iterations in a.budgets:
-        rs = [r for r in rows if r["iterations"] == iterations]
-        ts = sorted(r["train_s"] for r in rs)
-        md.append(f"| {iterations} | {sum(r['pass'] for r in rs)}/{len(rs)} | "
-                  f"{100 * min(min(r['success']) for r in rs):.1f}% | {ts[len(ts) // 2]:.1f} | {ts[-1]:.1f} | "
-                  f"{max(r['eval_s'] for r in rs):.1f} |")
-    md.append("")
-    md.append(f"Total {machine['total_s']:.0f} s. Raw rows: `benchmarks/out/calibrate_ch02.json`.")
-    with open(os.path.splitext(a.out)[0] + ".md", "w") as f:
-        f.write("\n".join(md) + "\n")
-    print("\n".join(md))
+          ""]
+    md += cal.budget_table(rows, a.budgets, [cal.COL_SEEDS_PASSED, cal.COL_MIN_SUCCESS, cal.COL_MEDIAN_TRAIN_S,
+                                             cal.COL_MAX_TRAIN_S, cal.COL_MAX_EVAL_S])
+    md += cal.footer(machine, a.out)
+    cal.write_markdown(a.out, md)
     return 0
 
 

@@ -13,26 +13,25 @@ with the visible seed (0) and the hidden one (9131). A seed passes when both
 evaluations reach 80 % success and a mean reward per control step above -0.2.
 Half the budget (50 iterations) is run too, to show the margin.
 
-Seeds run in ``--workers`` processes of one torch thread each (the numbers of a
-seed do not depend on how many run beside it; its times do). Prints a table
+Seeds run in ``--workers`` processes of one torch thread each (1: in this
+process, on one thread; the numbers of a seed do not depend on how many run
+beside it; its times do). Prints a table
 and writes ``benchmarks/out/calibrate_ch03.json`` and ``.md`` (for RESULTS.md).
 """
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import multiprocessing
 import os
-import platform
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if __package__ in (None, ""):
     sys.path.insert(0, ROOT)
+
+from benchmarks import _calibration as cal  # noqa: E402
 
 NOTEBOOK = os.path.join(ROOT, "solutions", "ch03_franka_reach", "ch03_franka_reach.ipynb")
 MIN_SUCCESS = 0.8
@@ -54,29 +53,17 @@ def solution_class():
 
 
 def one_seed(job: dict) -> dict:
-    os.environ["OMP_NUM_THREADS"] = "1"
-    import torch
-
-    torch.set_num_threads(1)
+    cal.use_one_torch_thread()  # as on a 2-core student machine (bigger machines would default to 4 per process)
     import course_lib
-    from course_lib.grading.evaluate_policy import run_in_subprocess
-    from course_lib.rl.config import default_config_path
 
-    import yaml
-
-    cls = solution_class()
-    with open(default_config_path("franka_reach")) as f:
-        config = yaml.safe_load(f)
-    # one torch thread, as on a 2-core student machine (bigger machines would default to 4 per process)
-    config["ppo"]["torch_threads"] = 1
     t0 = time.perf_counter()
-    r = course_lib.train(cls, config=config, num_envs=job["num_envs"],
+    r = course_lib.train(solution_class(), config=cal.one_thread_config("franka_reach"), num_envs=job["num_envs"],
                          iterations=job["iterations"], device="cpu", seed=job["seed"], runs_dir=job["runs"],
                          name=f"it{job['iterations']}_seed{job['seed']}", progress=False, out=open(os.devnull, "w"))
     t_train = time.perf_counter() - t0
-    evals = [run_in_subprocess(r.checkpoint, "franka_reach", EPISODES, s) for s in EVAL_SEEDS]
+    evals = cal.evaluate_like_the_test_cell(r.checkpoint, "franka_reach", EPISODES, EVAL_SEEDS)
     t_eval = time.perf_counter() - t0 - t_train
-    rates = [e.get("success_rate", 0.0) if e.get("ok") else 0.0 for e in evals]
+    rates = cal.success_rates(evals)
     per_step = [e.get("mean_step_reward", float("-inf")) if e.get("ok") else float("-inf") for e in evals]
     return {"iterations": job["iterations"], "seed": job["seed"], "train_s": round(t_train, 2),
             "eval_s": round(t_eval, 2), "success": rates, "mean_step_reward": per_step,
@@ -85,9 +72,11 @@ def one_seed(job: dict) -> dict:
             "errors": [e.get("error") for e in evals if not e.get("ok")]}
 
 
-def main(argv=None) -> int:
-    import torch
+#: the summary's column for the second test cell
+MIN_REWARD_PER_STEP = ("min reward/step", lambda rs: f"{min(min(r['mean_step_reward']) for r in rs):+.3f}")
 
+
+def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=20)
     p.add_argument("--budgets", type=int, nargs="+", default=[100, 50], help="iterations (the notebook: 100)")
@@ -95,48 +84,31 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, default=1, help="seeds trained at once, one torch thread each")
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "out", "calibrate_ch03.json"))
     a = p.parse_args(argv)
-    machine = {"host": platform.node(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
-               "python": platform.python_version(), "workers": a.workers,
-               "date": datetime.datetime.now(datetime.timezone.utc).isoformat(), "loadavg_start": list(os.getloadavg())}
+    machine = cal.machine_info(workers=a.workers)
     os.makedirs(os.path.dirname(a.out), exist_ok=True)
     t_all = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="calibrate_ch03_") as runs:
         jobs = [{"iterations": it, "seed": s, "num_envs": a.num_envs, "runs": runs}
                 for it in a.budgets for s in range(a.seeds)]
         rows = []
-        # spawn, not fork: a forked child of a process that imported torch can hang in its thread pools
-        with ProcessPoolExecutor(max_workers=a.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            for row in pool.map(one_seed, jobs):
-                rows.append(row)
-                print(f"iterations {row['iterations']:4d}  seed {row['seed']:2d}  train {row['train_s']:6.1f} s  "
-                      f"eval {row['eval_s']:5.1f} s  success {' / '.join(f'{100 * x:5.1f}%' for x in row['success'])}"
-                      f"  reward/step {' / '.join(f'{x:+.3f}' for x in row['mean_step_reward'])}  "
-                      f"{'PASS' if row['pass'] else 'FAIL'}", flush=True)
-    machine["loadavg_end"] = list(os.getloadavg())
-    machine["total_s"] = round(time.perf_counter() - t_all, 1)
-    with open(a.out, "w") as f:
-        json.dump({"machine": machine, "min_success": MIN_SUCCESS, "min_step_reward": MIN_STEP_REWARD,
-                   "episodes": EPISODES, "eval_seeds": EVAL_SEEDS, "num_envs": a.num_envs, "rows": rows}, f, indent=1)
+        for row in cal.run_jobs(one_seed, jobs, a.workers, ordered=True):
+            rows.append(row)
+            print(cal.seed_line(row, f"  reward/step {' / '.join(f'{x:+.3f}' for x in row['mean_step_reward'])}"),
+                  flush=True)
+    cal.finish_machine(machine, t_all)
+    cal.write_json(a.out, machine, rows, min_success=MIN_SUCCESS, min_step_reward=MIN_STEP_REWARD, episodes=EPISODES,
+               eval_seeds=EVAL_SEEDS, num_envs=a.num_envs)
     md = [f"### Chapter 3: calibration of the policy tests ({machine['date'][:10]}, {machine['host']}, "
           f"{machine['cpu_count']} CPU cores, {a.workers} seeds at a time on 1 torch thread each, torch "
           f"{machine['torch']})", "",
           f"The solution's `FrankaReachTask`, {a.num_envs} environments on the CPU, trained with seeds "
           f"0-{a.seeds - 1}; each final policy evaluated as the test cells do (fresh `python -I`, reference task, "
           f"{EPISODES} episodes, evaluation seeds {EVAL_SEEDS[0]} and {EVAL_SEEDS[1]}); a seed passes with at least "
-          f"{100 * MIN_SUCCESS:.0f}% success and a mean reward per control step above {MIN_STEP_REWARD} on both.", "",
-          "| iterations | seeds passed | min success | median success | min reward/step | median train s | "
-          "max train s |", "|---:|---:|---:|---:|---:|---:|---:|"]
-    for it in a.budgets:
-        rs = [r for r in rows if r["iterations"] == it]
-        ts = sorted(r["train_s"] for r in rs)
-        succ = sorted(min(r["success"]) for r in rs)
-        md.append(f"| {it} | {sum(r['pass'] for r in rs)}/{len(rs)} | {100 * succ[0]:.1f}% | "
-                  f"{100 * succ[len(succ) // 2]:.1f}% | {min(min(r['mean_step_reward']) for r in rs):+.3f} | "
-                  f"{ts[len(ts) // 2]:.1f} | {ts[-1]:.1f} |")
-    md += ["", f"Total {machine['total_s']:.0f} s. Raw rows: `benchmarks/out/calibrate_ch03.json`."]
-    with open(os.path.splitext(a.out)[0] + ".md", "w") as f:
-        f.write("\n".join(md) + "\n")
-    print("\n".join(md))
+          f"{100 * MIN_SUCCESS:.0f}% success and a mean reward per control step above {MIN_STEP_REWARD} on both.", ""]
+    md += cal.budget_table(rows, a.budgets, [cal.COL_SEEDS_PASSED, cal.COL_MIN_SUCCESS, cal.COL_MEDIAN_WORST_SUCCESS,
+                                         MIN_REWARD_PER_STEP, cal.COL_MEDIAN_TRAIN_S, cal.COL_MAX_TRAIN_S])
+    md += cal.footer(machine, a.out)
+    cal.write_markdown(a.out, md)
     return 0
 
 

@@ -24,12 +24,7 @@ torch thread (on a GPU they share the device). Prints a table and writes
 from __future__ import annotations
 
 import argparse
-import concurrent.futures as cf
-import datetime
-import json
-import multiprocessing as mp
 import os
-import platform
 import re
 import sys
 import tempfile
@@ -38,6 +33,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if __package__ in (None, ""):
     sys.path.insert(0, ROOT)
+
+from benchmarks import _calibration as cal  # noqa: E402
 
 SOURCE = os.path.join(ROOT, "solutions", "src", "ch05_domain_randomization.py")
 EVAL_SEEDS = (0, 7331)  # the test cell's visible and hidden evaluation seeds
@@ -62,62 +59,27 @@ def solution_namespace() -> dict:
 
 def train_one(job: dict) -> dict:
     """One training run (in a worker process): returns the checkpoint and timings."""
-    import torch
-
-    torch.set_num_threads(1)
+    cal.use_one_torch_thread()  # one per run, as on a 2-core student machine (train() would give 4 on 16 cores)
     import course_lib
 
-    params = job["params"] if job["randomized"] else {}
-    extra = {"randomize": True, "randomization_params": params} if job["randomized"] else {}
-    import yaml
-
-    from course_lib.rl.config import default_config_path
-
-    with open(default_config_path("franka_reach")) as f:
-        config = yaml.safe_load(f)
-    # one torch thread per run, as on a 2-core student machine (train() would give 4 each on 16 cores)
-    config["ppo"]["torch_threads"] = 1
+    extra = {"randomize": True, "randomization_params": job["params"]} if job["randomized"] else {}
     t0 = time.perf_counter()
-    r = course_lib.train("franka_reach", config=config, num_envs=job["num_envs"], iterations=job["iterations"],
-                         device=job["device"], seed=job["seed"], runs_dir=job["runs"], name=job["name"],
-                         progress=False, out=open(os.devnull, "w"), **extra)
+    r = course_lib.train("franka_reach", config=cal.one_thread_config("franka_reach"), num_envs=job["num_envs"],
+                         iterations=job["iterations"], device=job["device"], seed=job["seed"], runs_dir=job["runs"],
+                         name=job["name"], progress=False, out=open(os.devnull, "w"), **extra)
     return {**{k: v for k, v in job.items() if k != "params"}, "checkpoint": r.checkpoint,
             "train_s": round(time.perf_counter() - t0, 2), "train_wall_s_inside": round(r.wall_time_s, 2)}
 
 
 def evaluate_one(job: dict) -> dict:
     """The test cell's evaluation, in a fresh interpreter, on each evaluation seed."""
-    from course_lib.grading.evaluate_policy import run_in_subprocess
-
     t0 = time.perf_counter()
-    evals = [run_in_subprocess(job["checkpoint"], "franka_reach", job["episodes"], s, randomization="exercise5")
-             for s in EVAL_SEEDS]
-    rates = [e.get("success_rate", 0.0) if e.get("ok") else 0.0 for e in evals]
+    evals = cal.evaluate_like_the_test_cell(job["checkpoint"], "franka_reach", job["episodes"], EVAL_SEEDS,
+                                            randomization="exercise5")
+    rates = cal.success_rates(evals)
     errors = [e.get("error") for e in evals if not e.get("ok")]
     return {**job, "success": rates, "eval_s": round(time.perf_counter() - t0, 2), "errors": errors,
             "pass": all(x >= job["threshold"] for x in rates)}
-
-
-def run_jobs(fn, jobs, workers: int):
-    """``fn`` over ``jobs``, ``workers`` processes at a time (spawned: no CUDA state is forked); yields results."""
-    if workers <= 1:
-        for j in jobs:
-            yield fn(j)
-        return
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
-        for fut in cf.as_completed([ex.submit(fn, j) for j in jobs]):
-            yield fut.result()
-
-
-def machine_info(device: str) -> dict:
-    import torch
-
-    info = {"host": platform.node(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
-            "python": platform.python_version(), "device": device,
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(), "loadavg_start": list(os.getloadavg())}
-    if device.startswith("cuda") and torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-    return info
 
 
 def main(argv=None) -> int:
@@ -137,7 +99,7 @@ def main(argv=None) -> int:
     num_envs = a.num_envs or BUDGETS[dev_kind][0]
     iterations = a.iterations or BUDGETS[dev_kind][1]
     params = solution_namespace()["TRAIN_RANDOMIZATION"]
-    machine = machine_info(a.device)
+    machine = cal.machine_info(a.device)
     os.makedirs(os.path.dirname(a.out), exist_ok=True)
     t_all = time.perf_counter()
     rows = []
@@ -146,20 +108,14 @@ def main(argv=None) -> int:
                  "device": a.device, "runs": runs, "name": f"it{int(round(f * iterations))}_seed{s}",
                  "randomized": True, "params": params, "episodes": a.episodes, "threshold": a.threshold}
                 for f in a.budgets for s in range(a.seeds)]
-        trained = list(run_jobs(train_one, jobs, a.workers))
-        for row in run_jobs(evaluate_one, trained, max(1, min(a.workers, len(trained)))):
+        trained = list(cal.run_jobs(train_one, jobs, a.workers))
+        for row in cal.run_jobs(evaluate_one, trained, max(1, min(a.workers, len(trained)))):
             rows.append(row)
-            print(f"iterations {row['iterations']:4d}  seed {row['seed']:2d}  train {row['train_s']:6.1f} s  "
-                  f"eval {row['eval_s']:5.1f} s  success {' / '.join(f'{100 * x:5.1f}%' for x in row['success'])}  "
-                  f"{'PASS' if row['pass'] else 'FAIL'}{'  ' + '; '.join(row['errors']) if row['errors'] else ''}",
-                  flush=True)
-    machine["loadavg_end"] = list(os.getloadavg())
-    machine["total_s"] = round(time.perf_counter() - t_all, 1)
+            print(cal.seed_line(row) + ("  " + "; ".join(row["errors"]) if row["errors"] else ""), flush=True)
+    cal.finish_machine(machine, t_all)
     rows.sort(key=lambda r: (-r["iterations"], r["seed"]))
-    with open(a.out, "w") as f:
-        json.dump({"machine": machine, "threshold": a.threshold, "episodes": a.episodes, "eval_seeds": EVAL_SEEDS,
-                   "num_envs": num_envs, "workers": a.workers, "train_randomization": params, "rows": rows}, f,
-                  indent=1)
+    cal.write_json(a.out, machine, rows, threshold=a.threshold, episodes=a.episodes, eval_seeds=EVAL_SEEDS,
+                   num_envs=num_envs, workers=a.workers, train_randomization=params)
     where = machine.get("gpu", f"{machine['cpu_count']} CPU cores")
     md = [f"### Chapter 5: calibration of the policy test ({machine['date'][:10]}, {where}, training on "
           f"{a.device}, {a.workers} worker(s), torch {machine['torch']}, load average "
@@ -167,20 +123,12 @@ def main(argv=None) -> int:
           f"The solution's `TRAIN_RANDOMIZATION`, {num_envs} environments, trained with seeds 0-{a.seeds - 1}; each "
           f"final policy evaluated as the test cell does (fresh `python -I`, reference task randomized with "
           f"`EXERCISE5_TEST_SET`, {a.episodes} episodes, evaluation seeds {EVAL_SEEDS[0]} and {EVAL_SEEDS[1]}); "
-          f"threshold {100 * a.threshold:.0f}%.", "",
-          "| iterations | seeds passed | min success | median success | median train s | max train s | max eval s |",
-          "|---:|---:|---:|---:|---:|---:|---:|"]
-    for it in sorted({r["iterations"] for r in rows}, reverse=True):
-        rs = [r for r in rows if r["iterations"] == it]
-        ts = sorted(r["train_s"] for r in rs)
-        succ = sorted(x for r in rs for x in r["success"])
-        md.append(f"| {it} | {sum(r['pass'] for r in rs)}/{len(rs)} | {100 * succ[0]:.1f}% | "
-                  f"{100 * succ[len(succ) // 2]:.1f}% | {ts[len(ts) // 2]:.1f} | {ts[-1]:.1f} | "
-                  f"{max(r['eval_s'] for r in rs):.1f} |")
-    md += ["", f"Total {machine['total_s']:.0f} s. Raw rows: `{os.path.relpath(a.out, ROOT)}`."]
-    with open(os.path.splitext(a.out)[0] + ".md", "w") as f:
-        f.write("\n".join(md) + "\n")
-    print("\n".join(md))
+          f"threshold {100 * a.threshold:.0f}%.", ""]
+    md += cal.budget_table(rows, sorted({r["iterations"] for r in rows}, reverse=True),
+                           [cal.COL_SEEDS_PASSED, cal.COL_MIN_SUCCESS, cal.COL_MEDIAN_SUCCESS, cal.COL_MEDIAN_TRAIN_S,
+                            cal.COL_MAX_TRAIN_S, cal.COL_MAX_EVAL_S])
+    md += cal.footer(machine, a.out)
+    cal.write_markdown(a.out, md)
     return 0
 
 

@@ -22,7 +22,6 @@ Prints a table and writes ``benchmarks/out/domain_randomization.json`` and
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -33,7 +32,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if __package__ in (None, ""):
     sys.path.insert(0, ROOT)
 
-from benchmarks.calibrate_ch05 import BUDGETS, machine_info, run_jobs, solution_namespace, train_one  # noqa: E402
+from benchmarks import _calibration as cal  # noqa: E402
+from benchmarks.calibrate_ch05 import BUDGETS, solution_namespace, train_one  # noqa: E402
 
 SWEEP = (1.0, 1.3, 2.0, 3.0)
 CLAIMS = {("nominal", "nominal"): "e.g. 90%", ("nominal", "randomized"): "e.g. 40% (the example drop)",
@@ -47,9 +47,7 @@ def _mass(s: float) -> dict:
 
 def evaluate_run(job: dict) -> dict:
     """Both test sets and the sweep, for one trained policy (in a worker process)."""
-    import torch
-
-    torch.set_num_threads(1)
+    cal.use_one_torch_thread()
     from course_lib.envs.randomization import EXERCISE5_TEST_SET
     from course_lib.rl import evaluate
 
@@ -86,7 +84,7 @@ def main(argv=None) -> int:
     kind = "cuda" if a.device.startswith("cuda") else "cpu"
     num_envs, iterations = a.num_envs or BUDGETS[kind][0], a.iterations or BUDGETS[kind][1]
     params = solution_namespace()["TRAIN_RANDOMIZATION"]
-    machine = machine_info(a.device)
+    machine = cal.machine_info(a.device)
     os.makedirs(os.path.dirname(a.out), exist_ok=True)
     t_all = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="domain_randomization_") as runs:
@@ -94,21 +92,19 @@ def main(argv=None) -> int:
                  "name": f"{'randomized' if rnd else 'nominal'}_seed{s}", "randomized": rnd, "params": params,
                  "episodes": a.episodes, "sweep_episodes": a.sweep_episodes}
                 for s in range(a.seeds) for rnd in (False, True)]
-        trained = list(run_jobs(train_one, jobs, a.workers))
+        trained = list(cal.run_jobs(train_one, jobs, a.workers))
         rows = []
-        for row in run_jobs(evaluate_run, trained, a.workers):
+        for row in cal.run_jobs(evaluate_run, trained, a.workers):
             rows.append(row)
             res = row["results"]
             print(f"seed {row['seed']:2d} {'randomized' if row['randomized'] else 'nominal':>10} training "
                   f"({row['train_s']:.0f} s): nominal test {100 * res['nominal']['success_rate']:5.1f}%, randomized "
                   f"test {100 * res['randomized']['success_rate']:5.1f}%; sweep "
                   + ", ".join(f"x{k}: {100 * v:.0f}%" for k, v in row["sweep"].items()), flush=True)
-    machine["loadavg_end"] = list(os.getloadavg())
-    machine["total_s"] = round(time.perf_counter() - t_all, 1)
+    cal.finish_machine(machine, t_all)
     rows.sort(key=lambda r: (r["randomized"], r["seed"]))
-    with open(a.out, "w") as f:
-        json.dump({"machine": machine, "num_envs": num_envs, "iterations": iterations, "episodes": a.episodes,
-                   "sweep_episodes": a.sweep_episodes, "train_randomization": params, "rows": rows}, f, indent=1)
+    cal.write_json(a.out, machine, rows, num_envs=num_envs, iterations=iterations, episodes=a.episodes,
+                   sweep_episodes=a.sweep_episodes, train_randomization=params)
     where = machine.get("gpu", f"{machine['cpu_count']} CPU cores")
     md = [f"### Exercise 5: nominal vs randomized training ({machine['date'][:10]}, {where}, training and evaluation "
           f"on {a.device}, torch {machine['torch']}, load average {machine['loadavg_start'][0]:.1f}-"
@@ -140,11 +136,9 @@ def main(argv=None) -> int:
     rnd = summary["randomized"]["randomized"][0]
     md += ["", f"Chapter: the randomized policy keeps > 70% under variation: "
                f"{'holds' if rnd > 0.7 else 'does not hold'} ({100 * rnd:.1f}%). The chapter's example drop of the "
-               f"nominal policy (90% -> 40%): measured {100 * summary['nominal']['drop'][0]:+.1f} points.",
-           "", f"Total {machine['total_s']:.0f} s. Raw rows: `{os.path.relpath(a.out, ROOT)}`."]
-    with open(os.path.splitext(a.out)[0] + ".md", "w") as f:
-        f.write("\n".join(md) + "\n")
-    print("\n".join(md))
+               f"nominal policy (90% -> 40%): measured {100 * summary['nominal']['drop'][0]:+.1f} points."]
+    md += cal.footer(machine, a.out)
+    cal.write_markdown(a.out, md)
     return 0
 
 
