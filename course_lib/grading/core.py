@@ -208,10 +208,9 @@ def check(name: str, namespace: dict | None = None, **params) -> None:
     chk = get(name)
     p = {**chk.defaults, **params}
     if chk.kind == "policy":
-        from .evaluate_policy import run_in_subprocess
+        from .evaluate_policy import policy_result
 
-        result = run_in_subprocess(**{k: v for k, v in p.items() if k in ("checkpoint", "task", "episodes", "seed",
-                                                                              "randomization")})
+        result = policy_result(p, fresh=True)
         try:
             msg = chk.judge(p, result)
         except CheckFailed as e:

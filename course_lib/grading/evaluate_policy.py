@@ -11,6 +11,13 @@ named test set (:data:`TEST_SETS`: ``exercise5`` is Exercise 5's
 ``EXERCISE5_TEST_SET``, masses x0.7-1.3, joint friction and damping +-50 %),
 seeded from ``--seed``, the same set of physics whatever the policy does.
 
+With ``--deploy`` the file is an exported policy (ONNX or TorchScript,
+chapter 6), run by :func:`course_lib.deploy.deploy` on the Panda in MuJoCo
+with the reference observation, on ``--episodes`` fixed episodes, under a
+named condition ``--gap`` (:data:`DEPLOY_GAPS`: ``nominal`` or ``delay3``)::
+
+    python -I -m course_lib.grading.evaluate_policy runs/ch06_export/policy.onnx --deploy --gap nominal --episodes 1000
+
 or ``{"ok": false, "error": "..."}`` (a missing or unreadable checkpoint, a
 policy for another observation size). The exit status is 0 either way: the
 result is the JSON, not the status.
@@ -30,11 +37,15 @@ import os
 import subprocess
 import sys
 
-__all__ = ["evaluate_checkpoint", "run_in_subprocess", "clean_env", "fresh_python", "main", "TEST_SETS"]
+__all__ = ["evaluate_checkpoint", "deploy_exported", "run_in_subprocess", "policy_result", "clean_env",
+           "fresh_python", "main", "TEST_SETS", "DEPLOY_GAPS"]
 
 #: named randomized test sets: name -> preset in course_lib.envs.randomization (only names: a grade never
 #: depends on a dictionary that a student's notebook wrote)
 TEST_SETS = {"exercise5": "EXERCISE5_TEST_SET"}
+
+#: named MuJoCo conditions of the deploy mode: name -> key of course_lib.deploy.TRANSFER_GAPS (names only, as above)
+DEPLOY_GAPS = {"nominal": "MuJoCo", "delay3": "delay 3 steps (50 ms)"}
 
 #: environment variables a fresh grading process keeps (everything else is dropped)
 KEEP_ENV = ("PATH", "HOME", "TMPDIR", "LANG", "LC_ALL", "SYSTEMROOT", "CUDA_VISIBLE_DEVICES")
@@ -130,25 +141,88 @@ def _evaluate_checkpoint(checkpoint, task, episodes, seed, device, randomization
             "checkpoint": checkpoint, "randomization": randomization}
 
 
-def run_in_subprocess(checkpoint: str, task: str = "cartpole", episodes: int = 500, seed: int = 0,
-                      cwd: str | None = None, timeout: float = 600.0, python: str | None = None,
-                      randomization: str | None = None) -> dict:
-    """Run :func:`evaluate_checkpoint` in ``python -I`` with a clean environment; return its JSON.
-
-    A file already evaluated the same way by this process is not evaluated again (see :func:`evaluate_checkpoint`).
+def deploy_exported(path: str, episodes: int = 1000, seed: int = 0, gap: str = "nominal") -> dict:
+    """Run the exported policy ``path`` on the Panda in MuJoCo (:func:`course_lib.deploy.deploy`, the reference
+    observation) on ``episodes`` fixed episodes under the named condition ``gap``. Returns a JSON-able dict;
+    the same file deployed the same way again in this process returns the first result (deploy is deterministic).
     """
-    path = os.path.join(cwd, checkpoint) if cwd else checkpoint
-    key = _key(path, "subprocess", task, int(episodes), int(seed), randomization)
+    key = _key(path, "deploy", int(episodes), int(seed), gap)
     if key is not None and key in _DONE:
-        return dict(_DONE[key])
-    result = _run_in_subprocess(checkpoint, task, episodes, seed, cwd, timeout, python, randomization)
+        return dict(_DONE[key], checkpoint=path)
+    result = _deploy_exported(path, episodes, seed, gap)
     if key is not None and result.get("ok"):
         _DONE[key] = result
     return result
 
 
-def _run_in_subprocess(checkpoint, task, episodes, seed, cwd, timeout, python, randomization) -> dict:
+def _deploy_exported(path, episodes, seed, gap) -> dict:
+    import torch
+
+    torch.set_num_threads(1)
+    from ..rl import CheckpointError
+
+    if not os.path.exists(path):
+        return {"ok": False, "checkpoint": path, "error": f"no exported policy at {path}: run the export cell (it "
+                f"writes the file there) before the tests"}
+    if gap not in DEPLOY_GAPS:
+        return {"ok": False, "error": f"unknown MuJoCo condition {gap!r}; known: {sorted(DEPLOY_GAPS)}"}
+    from ..deploy import TRANSFER_GAPS, deploy
+    from ..rl.export import load_exported
+
+    try:
+        policy = load_exported(path, task="franka_reach", num_obs=17)
+    except (CheckpointError, FileNotFoundError, OSError, ValueError) as e:
+        return {"ok": False, "checkpoint": path, "error": str(e).splitlines()[0]}
+    if policy.num_actions != 7:
+        return {"ok": False, "checkpoint": path,
+                "error": f"the exported policy gives {policy.num_actions} actions; the Panda takes 7"}
+    r = deploy(policy, int(episodes), int(seed), **TRANSFER_GAPS[DEPLOY_GAPS[gap]])
+    return {"ok": True, "mode": "deploy", "success_rate": r.success_rate, "ci95": list(r.ci95),
+            "episodes": r.episodes, "seed": r.seed, "mean_length": r.mean_length,
+            "median_time_to_reach": r.median_time_to_reach, "gap": gap, "gap_options": r.gap,
+            "checkpoint": path}
+
+
+def policy_result(params: dict, fresh: bool = True, cwd: str | None = None) -> dict:
+    """The result a policy check judges, from a test cell's parameters: ``mode`` "evaluate" (default: a
+    checkpoint on the reference task) or "deploy" (an exported file in MuJoCo). ``fresh``: in a new
+    ``python -I`` process (from a notebook's kernel), else in this process (the grader's judge already is one).
+    """
+    p = dict(params)
+    if p.get("mode", "evaluate") == "deploy":
+        if fresh:
+            return run_in_subprocess(p["checkpoint"], "franka_reach", p.get("episodes", 1000), p.get("seed", 0),
+                                     cwd=cwd, mode="deploy", gap=p.get("gap", "nominal"))
+        return deploy_exported(p["checkpoint"], p.get("episodes", 1000), p.get("seed", 0), p.get("gap", "nominal"))
+    args = (p["checkpoint"], p.get("task", "cartpole"), p.get("episodes", 500), p.get("seed", 0))
+    if fresh:
+        return run_in_subprocess(*args, cwd=cwd, randomization=p.get("randomization"))
+    return evaluate_checkpoint(*args, randomization=p.get("randomization"))
+
+
+def run_in_subprocess(checkpoint: str, task: str = "cartpole", episodes: int = 500, seed: int = 0,
+                      cwd: str | None = None, timeout: float = 600.0, python: str | None = None,
+                      randomization: str | None = None, mode: str = "evaluate", gap: str | None = None) -> dict:
+    """Run :func:`evaluate_checkpoint` (``mode="deploy"``: :func:`deploy_exported` under ``gap``) in
+    ``python -I`` with a clean environment; return its JSON.
+
+    A file already evaluated the same way by this process is not evaluated again (see :func:`evaluate_checkpoint`).
+    """
+    path = os.path.join(cwd, checkpoint) if cwd else checkpoint
+    key = _key(path, "subprocess", task, int(episodes), int(seed), randomization, mode, gap)
+    if key is not None and key in _DONE:
+        return dict(_DONE[key])
+    result = _run_in_subprocess(checkpoint, task, episodes, seed, cwd, timeout, python, randomization, mode, gap)
+    if key is not None and result.get("ok"):
+        _DONE[key] = result
+    return result
+
+
+def _run_in_subprocess(checkpoint, task, episodes, seed, cwd, timeout, python, randomization, mode="evaluate",
+                       gap=None) -> dict:
     extra = ("--randomization", randomization) if randomization is not None else ()
+    if mode == "deploy":
+        extra = ("--deploy", "--gap", gap or "nominal")
     cmd = fresh_python("course_lib.grading.evaluate_policy", os.fspath(checkpoint), "--task", task,
                        "--episodes", int(episodes), "--seed", int(seed), *extra, python=python)
     try:
@@ -173,12 +247,17 @@ def main(argv=None) -> int:
     p.add_argument("--episodes", type=int, default=500)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--randomization", default=None, help=f"a named randomized test set: {sorted(TEST_SETS)}")
+    p.add_argument("--deploy", action="store_true", help="the file is an exported policy: run it in MuJoCo")
+    p.add_argument("--gap", default="nominal", help=f"with --deploy, a named MuJoCo condition: {sorted(DEPLOY_GAPS)}")
     a = p.parse_args(argv)
     import warnings
 
     warnings.simplefilter("ignore")
     try:
-        result = evaluate_checkpoint(a.checkpoint, a.task, a.episodes, a.seed, randomization=a.randomization)
+        if a.deploy:
+            result = deploy_exported(a.checkpoint, a.episodes, a.seed, a.gap)
+        else:
+            result = evaluate_checkpoint(a.checkpoint, a.task, a.episodes, a.seed, randomization=a.randomization)
     except Exception as e:  # report, never crash without JSON
         result = {"ok": False, "error": f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"}
     print(json.dumps(result))

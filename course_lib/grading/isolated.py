@@ -225,7 +225,7 @@ def judge_main(request_path: str, produced_path: str | None) -> int:
 
     torch.set_num_threads(1)
     from .core import CheckFailed, get, label, run_judge
-    from .evaluate_policy import evaluate_checkpoint
+    from .evaluate_policy import policy_result
 
     if request_path == "-":  # from the grader, through a pipe: no file the student's process could rewrite
         req = json.load(sys.stdin)
@@ -248,8 +248,7 @@ def judge_main(request_path: str, produced_path: str | None) -> int:
         try:
             if c["kind"] == "policy":
                 p = c["params"]
-                result = evaluate_checkpoint(p["checkpoint"], p.get("task", "cartpole"), p.get("episodes", 500),
-                                             p.get("seed", 0), randomization=p.get("randomization"))
+                result = policy_result(p, fresh=False)  # this judge is already a fresh process
                 try:
                     msg = chk.judge(p, result)
                 except CheckFailed as e:

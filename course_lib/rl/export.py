@@ -55,7 +55,8 @@ from torch import nn
 from .policy import CheckpointError, Policy, load_policy
 
 __all__ = ["export_onnx", "export_torchscript", "load_exported", "read_metadata", "ExportedPolicy",
-           "DeployablePolicy", "export_metadata", "EXPORT_FORMAT", "ONNX_OPSET"]
+           "DeployablePolicy", "export_metadata", "EXPORT_FORMAT", "ONNX_OPSET", "standalone_onnx_script",
+           "run_onnx_standalone"]
 
 #: version of the metadata written beside the graph
 EXPORT_FORMAT = 1
@@ -297,3 +298,72 @@ def load_exported(path, task: str | None = None, num_obs: int | None = None, thr
     if num_obs is not None and int(num_obs) != policy.num_obs:
         raise CheckpointError(f"{path} takes {policy.num_obs} observations, not {num_obs}")
     return policy
+
+
+def standalone_onnx_script(onnx_path: str, obs_path: str, out_path: str, site_dirs) -> str:
+    """The Python program :func:`run_onnx_standalone` runs: onnxruntime and numpy only, course_lib refused."""
+    return f"""import sys
+sys.path.extend({list(site_dirs)!r})  # numpy and onnxruntime only: -S left site-packages out
+
+
+class NoCourseLib:  # and course_lib may not come in by any other way
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "course_lib":
+            raise ImportError("course_lib is not importable here")
+
+
+sys.meta_path.insert(0, NoCourseLib())
+try:
+    import course_lib
+except ImportError:
+    print("import course_lib: ImportError (as intended)")
+else:
+    sys.exit("course_lib is importable: this proves nothing")
+import json
+
+import numpy as np
+import onnxruntime as ort
+
+sess = ort.InferenceSession({os.fspath(onnx_path)!r}, providers=["CPUExecutionProvider"])
+inp, out = sess.get_inputs()[0], sess.get_outputs()[0]
+print(f"input {{inp.name}} {{inp.shape}} {{inp.type}} -> output {{out.name}} {{out.shape}} {{out.type}}")
+obs = np.load({os.fspath(obs_path)!r}).astype(np.float32)
+actions = sess.run([out.name], {{inp.name: obs}})[0]
+np.save({os.fspath(out_path)!r}, actions)
+meta = sess.get_modelmeta().custom_metadata_map.get("course")
+print("task:", json.loads(meta)["task"] if meta else None, "| actions:", actions.shape, actions.dtype)
+print("course_lib modules loaded:", sorted(m for m in sys.modules if m.startswith("course_lib")))
+"""
+
+
+def run_onnx_standalone(onnx_path, obs, timeout: float = 120.0) -> dict:
+    """Run the ONNX file on ``obs`` (N, num_obs) in a fresh ``python -I -S`` that cannot import course_lib.
+
+    ``-I``: no PYTHONPATH, user site or current folder; ``-S``: no site-packages (an editable install's
+    finder lives there), so only numpy's and onnxruntime's folders are put on the path, and a finder that
+    refuses course_lib comes first. Runs in an empty temporary folder. Returns ``{"ok", "actions" (N,
+    num_actions) float32 or None, "stdout", "stderr", "script", "command"}``; never raises for a bad file.
+    """
+    import subprocess
+    import sys
+    import tempfile
+
+    import onnxruntime
+
+    obs = obs.detach().cpu().numpy() if torch.is_tensor(obs) else np.asarray(obs)
+    site_dirs = sorted({os.path.dirname(os.path.dirname(m.__file__)) for m in (np, onnxruntime)})
+    with tempfile.TemporaryDirectory(prefix="standalone_onnx_") as d:
+        obs_path, out_path = os.path.join(d, "obs.npy"), os.path.join(d, "actions.npy")
+        np.save(obs_path, np.ascontiguousarray(obs, dtype=np.float32))
+        script = standalone_onnx_script(os.path.abspath(os.fspath(onnx_path)), obs_path, out_path, site_dirs)
+        env = {k: os.environ[k] for k in ("PATH", "HOME", "TMPDIR", "LANG", "SYSTEMROOT") if k in os.environ}
+        env["OMP_NUM_THREADS"] = "1"
+        cmd = [sys.executable, "-I", "-S", "-c", script]
+        try:
+            r = subprocess.run(cmd, cwd=d, env=env, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return {"ok": False, "actions": None, "stdout": "", "stderr": f"timed out after {timeout:.0f} s",
+                    "script": script, "command": "python -I -S -c SCRIPT"}
+        actions = np.load(out_path) if r.returncode == 0 and os.path.exists(out_path) else None
+        return {"ok": actions is not None, "actions": actions, "stdout": r.stdout, "stderr": r.stderr,
+                "script": script, "command": "python -I -S -c SCRIPT"}

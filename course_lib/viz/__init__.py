@@ -23,11 +23,12 @@ from .animate import animate_rollout, to_html
 from .draw import (DEFAULT_STYLE, PANDA_LINKS, ArmArtists, CartpoleArtists, draw_arm, draw_cartpole, env_styles,
                    random_style)
 from .plots import PANDA_TCP_REACH, LivePlot, plot_success_map, plot_training_curves, read_metrics
-from .rollout import Rollout, record_rollout
+from .rollout import Rollout, record_rollout, rollout_from_paths
 from .widgets import RewardWeightsPanel, TargetPanel, reach_reward_from_rollout, reward_weights_panel, target_panel
 
 __all__ = ["draw_arm", "draw_cartpole", "random_style", "env_styles", "DEFAULT_STYLE", "PANDA_LINKS", "ArmArtists",
-           "CartpoleArtists", "Rollout", "record_rollout", "animate_rollout", "to_html", "plot_training_curves",
+           "CartpoleArtists", "Rollout", "record_rollout", "rollout_from_paths", "animate_rollout", "to_html",
+           "plot_training_curves",
            "read_metrics", "LivePlot", "plot_success_map", "PANDA_TCP_REACH", "target_panel",
            "reward_weights_panel", "reach_reward_from_rollout", "TargetPanel", "RewardWeightsPanel"]
 

@@ -62,9 +62,11 @@ _OVERLAY_COLORS = ("C0", "C1", "C4", "C9", "C6", "C8", "C5", "C7")
 
 
 def _caption(rollout, t, e):
-    """'env 3  1.25 s  successes 2' for frame t of recorded environment e."""
+    """'env 3  1.25 s  successes 2' for frame t of recorded environment e (its label instead of 'env 3')."""
     wins = int(rollout.successes[:t, e].sum())
-    return f"env {rollout.env_ids[e]}  {t * rollout.dt:.2f} s  successes {wins}"
+    labels = getattr(rollout, "labels", None)
+    name = labels[e] if labels else f"env {rollout.env_ids[e]}"
+    return f"{name}  {t * rollout.dt:.2f} s  successes {wins}"
 
 
 def _arm_scene(rollout, styles, layout, trail, figsize, dpi):

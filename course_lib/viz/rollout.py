@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-__all__ = ["Rollout", "record_rollout"]
+__all__ = ["Rollout", "record_rollout", "rollout_from_paths"]
 
 
 @dataclass
@@ -40,6 +40,7 @@ class Rollout:
     tcp: np.ndarray | None = None      # (T+1, E, 3) TCP position (arm tasks)
     targets: np.ndarray | None = None  # (T+1, E, 3) target of the episode shown in frame t
     terms: dict = field(default_factory=dict)  # reward term name -> (T, E)
+    labels: list | None = None  # (E,) caption of each environment (default "env <id>")
 
     @property
     def num_steps(self) -> int:
@@ -130,3 +131,42 @@ def record_rollout(env, policy=None, steps: int = 150, envs=(0, 1, 2), reset: bo
         targets=host(rec["targets"]) if has_targets else None,
         terms={k: host(v) for k, v in terms.items()},
     )
+
+
+@torch.no_grad()
+def rollout_from_paths(paths, targets, dt: float, labels=None, successes=None) -> Rollout:
+    """A :class:`Rollout` of the Panda from joint paths recorded elsewhere (MuJoCo, a real robot's log).
+
+    paths: E arrays (T_e + 1, 7) of joint positions, rad; each ends when its episode ends, and is held at its
+    last frame to the longest one's length. targets: (E, 3) m, one per path. dt: s per frame. labels: E
+    captions (e.g. "MuJoCo", "course sim"). successes: E bools, whether each path ended at the target (its last
+    frame is then marked, as the task marks a success). Link poses come from the course's kinematics of the
+    same URDF: this draws what the joints did, whichever engine moved them.
+    """
+    from ..sim import asset_path, load_urdf
+
+    paths = [np.asarray(p, dtype=np.float64) for p in paths]
+    E = len(paths)
+    if E == 0 or any(p.ndim != 2 or p.shape[1] != 7 or len(p) < 1 for p in paths):
+        raise ValueError(f"paths: expected E >= 1 arrays of shape (T + 1, 7), got {[p.shape for p in paths]}")
+    targets = np.asarray(targets, dtype=np.float64).reshape(E, 3)
+    T1 = max(len(p) for p in paths)
+    q = np.stack([np.concatenate((p, np.repeat(p[-1:], T1 - len(p), 0))) for p in paths], axis=1)  # (T+1, E, 7)
+    robot = load_urdf(asset_path("franka_panda.urdf"), T1 * E, dtype=torch.float64)  # every frame at once
+    pos, rot = robot.forward_kinematics(torch.as_tensor(q.reshape(-1, 7), dtype=robot.dtype))
+    L = pos.shape[1]
+    link_pos = pos.reshape(T1, E, L, 3).numpy().astype(np.float64)
+    link_rot = rot.reshape(T1, E, L, 3, 3).numpy().astype(np.float64)
+    T = T1 - 1
+    done = np.zeros((T, E), dtype=bool)
+    succ = np.zeros((T, E), dtype=bool)
+    for e, p in enumerate(paths):
+        if 1 < len(p) <= T1:
+            done[len(p) - 2, e] = True
+            succ[len(p) - 2, e] = bool(successes[e]) if successes is not None else False
+    tcp = link_pos[:, :, list(robot.link_names).index("panda_hand_tcp")]
+    return Rollout(kind="arm", env_ids=np.arange(E), dt=float(dt), link_names=list(robot.link_names),
+                   obs=np.zeros((T1, E, 0)), q=q, link_pos=link_pos, link_rot=link_rot, actions=np.zeros((T, E, 7)),
+                   rewards=np.zeros((T, E)), dones=done, successes=succ, timeouts=np.zeros((T, E), dtype=bool),
+                   tcp=tcp, targets=np.repeat(targets[None], T1, 0),
+                   labels=list(labels) if labels is not None else None)
