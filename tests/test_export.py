@@ -14,16 +14,15 @@ import course_lib
 from course_lib.rl import CheckpointError, load_policy
 from course_lib.rl.export import (DeployablePolicy, export_onnx, export_torchscript, load_exported,
                                   read_metadata)
+from tests._helpers import train_tiny
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
 
 def _train(task, tmp_path_factory):
-    d = tmp_path_factory.mktemp(task)
     torch.set_num_threads(1)
-    return course_lib.train(task, num_envs=32, iterations=3, seed=0, runs_dir=str(d), progress=False,
-                            out=open(os.devnull, "w"))
+    return train_tiny(task, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ import os
 import re
 
 import pytest
-import torch
 
 from course_lib.grading import CheckFailed, check
 from course_lib.grading.core import preamble
@@ -65,12 +64,7 @@ WRONG = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
 @pytest.mark.parametrize("name", STATE_CHECKS)

@@ -7,13 +7,12 @@ import torch
 
 import course_lib
 from course_lib.rl import CheckpointError, CourseVectorEnv, evaluate, load_policy, wilson_interval
+from tests._helpers import train_tiny
 
 
 @pytest.fixture(scope="module")
 def cartpole_run(tmp_path_factory):
-    d = tmp_path_factory.mktemp("cp")
-    return course_lib.train("cartpole", num_envs=32, iterations=3, seed=0, runs_dir=str(d), progress=False,
-                            out=open(os.devnull, "w"))
+    return train_tiny("cartpole", tmp_path_factory)
 
 
 def zero_policy(obs):

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import course_lib
+from tests._helpers import train_tiny
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -85,9 +86,7 @@ def test_same_seed_same_metrics_on_the_cpu(tmp_path):
 
 @pytest.fixture(scope="module")
 def reach_run(tmp_path_factory):
-    d = tmp_path_factory.mktemp("reach")
-    return course_lib.train("franka_reach", num_envs=32, iterations=3, seed=0, runs_dir=str(d), progress=False,
-                            out=open(os.devnull, "w"))
+    return train_tiny("franka_reach", tmp_path_factory)
 
 
 def _rlgames_player(checkpoint):

@@ -31,14 +31,7 @@ TOL = 1e-9
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # The batches here are small: one thread is faster, and two threads on a
-    # busy 2-core machine spin-wait (20x slower measured). Restored afterwards.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
 def _random_states(arm, n, seed):

@@ -17,14 +17,7 @@ HOME = (0.0, 0.0, 0.0, -1.5708, 0.0, 1.5708, -0.7853)  # Menagerie's Panda home 
 TASK_DT, TASK_SUBSTEPS = 1.0 / 60.0, 2  # control at 60 Hz, physics at 1/120 s (Isaac Gym cart-pole; Isaac Lab reach)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # The batches here are small: one thread is faster, and two threads on a
-    # busy 2-core machine spin-wait (20x slower measured). Restored afterwards.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
 def panda(n, dtype=F64):
