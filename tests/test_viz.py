@@ -188,6 +188,37 @@ def test_plot_training_curves_from_a_run(tmp_path):
         viz.plot_training_curves([{"epoch": 1, "loss": 0.3}])
 
 
+def test_the_trainers_png_uses_the_same_curves(tmp_path):
+    from course_lib.rl.plotting import save_training_curves
+
+    (tmp_path / "run").mkdir()
+    run = _write_run(tmp_path / "run")
+    fig = Figure()
+    axes = [fig.add_subplot(1, 3, i + 1) for i in range(3)]
+    viz.plot_training_curves(run, ax=axes, keys=("success_rate", "mean_reward", "episode_length"), x="env_steps",
+                             smooth=True)
+    # smooth: the running mean (over ~5% of the run: 1 point of 3 here, the points themselves) and the points
+    np.testing.assert_allclose(axes[0].lines[0].get_xdata(), [2048, 3072, 4096])
+    np.testing.assert_allclose(axes[0].lines[0].get_ydata(), [0, 20, 60])
+    np.testing.assert_allclose(axes[0].lines[1].get_ydata(), [0, 20, 60])
+    assert axes[0].get_xlabel() == "environment steps"
+    path = save_training_curves(str(run))
+    assert path == str(run / "training_curves.png") and open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    empty = tmp_path / "empty"  # a run stopped before its first iteration: empty panels, not an error
+    empty.mkdir()
+    (empty / "metrics.csv").write_text("iteration,env_steps,episodes,mean_reward,success_rate,episode_length\n")
+    assert open(save_training_curves(str(empty)), "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="x column 'steps' not in the metrics"):
+        viz.plot_training_curves(run, x="steps")
+
+
+def test_running_mean_of_the_trainers_png():
+    from course_lib.rl.plotting import _running_mean
+
+    y = np.arange(40, dtype=float)  # k = 2: the mean of each point and the one before it
+    np.testing.assert_allclose(_running_mean(y), np.concatenate(([0.0], np.arange(1, 40) - 0.5)))
+
+
 def test_live_plot_as_callback():
     live = viz.LivePlot(every_s=0.0)
     for it in range(1, 4):

@@ -333,9 +333,9 @@ def train(task="cartpole", config=None, *, num_envs: int | None = None, iteratio
         log.close()
     wall = time.perf_counter() - t0
     try:
-        from .plotting import plot_training_curves
+        from .plotting import save_training_curves
 
-        plot_training_curves(run_dir)
+        save_training_curves(run_dir)
     except Exception as e:  # a plot must never lose a trained policy
         say(f"(could not draw training_curves.png: {e})")
     it = observer.rows[-1]["iteration"] if observer.rows else 0

@@ -1,130 +1,25 @@
 """Training curves (from ``metrics.csv`` or live), and where the reach policy succeeds."""
 from __future__ import annotations
 
-import csv
 import math
-import os
 import time
 
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle, Rectangle
 
+# one implementation of the curves for the trainer's PNG and the notebooks (rl may not import viz)
+from ..rl.plotting import CURVES, _float, plot_training_curves, read_metrics
 from .draw import _np
 
 __all__ = ["read_metrics", "plot_training_curves", "LivePlot", "plot_success_map", "PANDA_TCP_REACH",
            "PANDA_SHOULDER"]
 
-#: curves drawn when present: column -> (title, scale)
-CURVES = {
-    "mean_reward": ("mean episode reward", 1.0),
-    "success_rate": ("success rate (%)", 100.0),
-    "fps": ("FPS (env steps / s)", 1.0),
-    "episode_length": ("episode length (steps)", 1.0),
-}
 #: the Panda's shoulder (joint 2 axis), m, robot base frame
 PANDA_SHOULDER = (0.0, 0.0, 0.333)
 #: farthest TCP distance from the shoulder over the joint ranges, m (0.947 by sampling the
 #: forward kinematics; Franka's datasheet gives 0.855 to the flange, plus the hand's 0.10)
 PANDA_TCP_REACH = 0.95
-
-
-def _float(v):
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return math.nan
-
-
-def _read_csv(path: str) -> dict:
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    cols = list(rows[0].keys()) if rows else []
-    return {c: np.array([_float(r.get(c)) for r in rows]) for c in cols}
-
-
-def read_metrics(source) -> dict:
-    """Columns of a run's metrics as ``{name: float array}`` (NaN where a cell is empty).
-
-    source: a ``metrics.csv`` path, a run directory, a pandas DataFrame, a
-    list of row dicts or a dict of columns. For a file or a run directory,
-    ``timing.csv`` beside it (where the trainer writes ``fps`` and
-    ``wall_time_s``) is merged in by iteration.
-    """
-    if isinstance(source, (str, os.PathLike)):
-        path = os.fspath(source)
-        if os.path.isdir(path):
-            path = os.path.join(path, "metrics.csv")
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"no metrics file at {path!r}: give a run directory or its metrics.csv")
-        cols = _read_csv(path)
-        timing = os.path.join(os.path.dirname(path), "timing.csv")
-        if os.path.exists(timing) and "iteration" in cols and os.path.abspath(timing) != os.path.abspath(path):
-            t = _read_csv(timing)
-            if "iteration" in t:
-                where = {it: i for i, it in enumerate(t["iteration"])}
-                rows = [where.get(it) for it in cols["iteration"]]
-                for k, v in t.items():
-                    if k not in cols:
-                        cols[k] = np.array([v[i] if i is not None else math.nan for i in rows])
-        return cols
-    if hasattr(source, "columns") and hasattr(source, "to_dict"):  # a pandas DataFrame
-        source = source.to_dict("list")
-    if isinstance(source, (list, tuple)):
-        keys = list(dict.fromkeys(k for row in source for k in row))
-        source = {k: [row.get(k) for row in source] for k in keys}
-    if isinstance(source, dict):
-        return {k: np.array([_float(v) for v in vals]) for k, vals in source.items()}
-    raise ValueError(f"metrics must be a csv path, a run directory, a DataFrame, rows or columns; "
-                     f"got {type(source).__name__}")
-
-
-def _x_axis(cols):
-    for x in ("iteration", "env_steps"):
-        if x in cols:
-            return x, cols[x]
-    n = len(next(iter(cols.values()))) if cols else 0
-    return "row", np.arange(n, dtype=float)
-
-
-def plot_training_curves(metrics, ax=None, keys=None):
-    """Mean reward, success rate, FPS (and episode length) against iteration.
-
-    metrics: see :func:`read_metrics`. keys: columns to plot (default: those
-    of :data:`CURVES` that exist and have values). ax: None (a new figure,
-    one panel per curve), one Axes (all curves on it) or a sequence of Axes
-    (one per curve). Returns the list of Axes. Raises ValueError naming the
-    columns found when none of the expected columns exists.
-    """
-    cols = read_metrics(metrics)
-    if keys is None:
-        keys = [k for k in CURVES if k in cols and np.isfinite(cols[k]).any()]
-        if not keys:
-            raise ValueError(f"none of the expected columns {list(CURVES)} has values; "
-                             f"the metrics have columns {list(cols)}")
-    missing = [k for k in keys if k not in cols]
-    if missing:
-        raise ValueError(f"column(s) {missing} not in the metrics; columns: {list(cols)}")
-    xname, x = _x_axis(cols)
-    if ax is None:
-        fig = Figure(figsize=(3.6 * len(keys), 2.8), dpi=90)
-        axes = [fig.add_subplot(1, len(keys), i + 1) for i in range(len(keys))]
-    else:
-        axes = list(ax) if isinstance(ax, (list, tuple, np.ndarray)) else [ax] * len(keys)
-    shared = len(keys) > 1 and len(set(map(id, axes))) == 1  # all curves on one Axes: a legend, no titles
-    for a, k in zip(axes, keys):
-        title, scale = CURVES.get(k, (k, 1.0))
-        y = cols[k] * scale
-        ok = np.isfinite(y)
-        a.plot(x[ok], y[ok], label=title)
-        a.set_xlabel(xname)
-        a.grid(alpha=0.3)
-        if not shared:
-            a.set_title(title, fontsize=10)
-    if shared:
-        axes[0].legend(fontsize=8)
-    axes[0].figure.tight_layout()
-    return axes
 
 
 def figure_image(fig):
