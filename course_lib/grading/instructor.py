@@ -31,7 +31,8 @@ __all__ = ["Course", "GradingError", "find_repo", "secret_lines", "find_leaks", 
            "ASSIGNMENTS"]
 
 #: the course's assignments, in order
-ASSIGNMENTS = ["ch01_setup", "ch02_cartpole", "ch03_franka_reach", "ch04_reward_shaping", "ch05_domain_randomization"]
+ASSIGNMENTS = ["ch01_setup", "ch02_cartpole", "ch03_franka_reach", "ch04_reward_shaping", "ch05_domain_randomization",
+               "ch06_evaluate_deploy"]
 
 SOLUTION_BEGIN, SOLUTION_END = "### BEGIN SOLUTION", "### END SOLUTION"
 HIDDEN_BEGIN, HIDDEN_END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
