@@ -33,6 +33,8 @@ POINTS = {
     "ch05_domain_randomization": {"test_sampler_ranges": 2, "test_sampler_distributions": 2, "test_sampler_seed": 1,
                                   "test_physics_ranges": 2, "test_physics_env_ids": 2, "test_physics_seed": 1,
                                   "test_observation_noise": 2, "test_train_params": 1, "test_policy": 5},
+    "ch06_evaluate_deploy": {"test_wilson": 2, "test_export_match": 3, "test_export_standalone": 1,
+                             "test_observation": 3, "test_deployed": 4, "test_deployed_delay": 2},
 }
 
 # ----------------------------------------------------------------------------------------------- ch03
@@ -49,6 +51,15 @@ CH03_SKIP_TRAINING = [("drop_cell_containing", text) for text in (
 CH05_SKIP_NOMINAL = [("drop_cell_containing", text) for text in (
     "nominal_run = course_lib.train(", "randomized_run = course_lib.train(", "results = {}", 'results["randomized training", test_set] = evaluate(',
     'rows = [("nominal training"', "scales = (1.0, 1.3, 2.0, 3.0)")]
+
+# ----------------------------------------------------------------------------------------------- ch06
+#: the wrong fixtures delete both trainings and every cell that uses them (300 CPU iterations each would cost CI ~5
+#: minutes a fixture): with no exported policy they lose the two deployment tests besides the one their bug fails.
+#: The export tests do not depend on the training (they export a checkpoint the grader writes).
+CH06_SKIP_TRAINING = [("drop_cell_containing", text) for text in (
+    "nominal_run = train_or_reuse(", "randomized_run = train_or_reuse(", "sim_results = {}",
+    "for kind, marker, color in", "exports = {", "standalone = run_onnx_standalone(", "transfer = {}",
+    "def compare(a, b):", "SHOW = 2", "latency = inference_latency(")]
 
 # ----------------------------------------------------------------------------------------------- ch02
 CH02_SIGN = ("self.rew_buf[:] = torch.where(failed, -self.fall_penalty, upright)",
@@ -184,6 +195,25 @@ SUBMISSIONS = {
                        [("replace", "samplers", "u = torch.rand(n, generator=generator, device=dev)",
                          "u = torch.rand(n, device=dev)"), *CH05_SKIP_NOMINAL]),
     },
+    "ch06_evaluate_deploy": {
+        "solution": ("the solution, the real notebook (both trainings, exports, every deployment)", []),
+        "wilson_normal": ("wilson_interval is the normal approximation p +- z sqrt(p(1-p)/n); no training",
+                          [("set_source", "wilson",
+                            "def wilson_interval(successes, n, z=1.96):\n"
+                            "    import math\n\n"
+                            "    p = successes / n\n"
+                            "    half = z * math.sqrt(p * (1 - p) / n)\n"
+                            "    return (max(0.0, p - half), min(1.0, p + half))\n"), *CH06_SKIP_TRAINING]),
+        "obs_sign_flipped": ("mujoco_observation with tcp - target instead of target - tcp; no training",
+                             [("replace", "observation", "target - tcp), axis=-1)", "tcp - target), axis=-1)"),
+                              *CH06_SKIP_TRAINING]),
+        "export_no_normalization": ("export_policy drops the observation normalisation before exporting; no "
+                                    "training",
+                                    [("replace", "export", '    policy = course_lib.load_policy(checkpoint, '
+                                      'task="franka_reach")\n', '    policy = course_lib.load_policy(checkpoint, '
+                                      'task="franka_reach")\n    policy.normalize_input = False  # raw observations\n'),
+                                     *CH06_SKIP_TRAINING]),
+    },
     "ch01_setup": {
         "solution": ("the solution, the real notebook", []),
         "no_bonus": ("reach_reward without the +10 bonus, and steps_per_second that times the warm-up step",
@@ -232,6 +262,13 @@ LOST = {
         "same_for_every_env": {"test_physics_ranges", "test_physics_env_ids", "test_policy"},
         "noise_magnitude": {"test_observation_noise", "test_policy"},
         "global_rng": {"test_sampler_seed", "test_physics_seed", "test_policy"},
+    },
+    "ch06_evaluate_deploy": {
+        "solution": {},
+        "wilson_normal": {"test_wilson", "test_deployed", "test_deployed_delay"},
+        "obs_sign_flipped": {"test_observation", "test_deployed", "test_deployed_delay"},
+        "export_no_normalization": {"test_export_match", "test_export_standalone", "test_deployed",
+                                    "test_deployed_delay"},
     },
     "ch01_setup": {
         "solution": {},
