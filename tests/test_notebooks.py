@@ -13,7 +13,7 @@ from course_lib.grading.instructor import Course
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ASSIGNMENTS = ["ch01_setup", "ch02_cartpole", "ch03_franka_reach", "ch04_reward_shaping",
-               "ch05_domain_randomization"]
+               "ch05_domain_randomization", "ch06_evaluate_deploy"]
 
 pytestmark = pytest.mark.slow
 
@@ -73,3 +73,6 @@ def test_solution_runs_top_to_bottom_and_validates(scratch, assignment, tmp_path
             assert os.path.exists(tmp_path / "runs" / f"ch04_{reward}_metrics.csv")
     if assignment == "ch05_domain_randomization":  # the randomized policy the last test evaluates
         assert os.path.exists(tmp_path / "runs" / "reach_randomized_policy.pth")
+    if assignment == "ch06_evaluate_deploy":  # the exported randomized policy the deployment tests run in MuJoCo
+        for name in ("policy.onnx", "policy.pt"):
+            assert os.path.exists(tmp_path / "runs" / "ch06_export" / name)
