@@ -248,6 +248,34 @@ def test_student_package_has_no_solution_and_no_hidden_test(course, tmp_path):
                                                                                         shown.split("\n")], (n, line)
 
 
+def autograde_chapter(course, tmp_path, a: str, max_score: int) -> None:
+    """Release ``a``, collect all its fixtures (``<chNN>-<fixture>``) in one zip, autograde them in one nbgrader run
+    with the real configuration, and assert that each gets exactly the scores of make_submissions.LOST."""
+    prefix = a[:4]
+    course.release(a)
+    entries = {f"{prefix}-{s}/{a}.ipynb": ms.path_of(a, s) for s in ms.SUBMISSIONS[a]}
+    students = course.collect(a, zip_of(tmp_path / f"{prefix}.zip", entries))
+    assert students == sorted(f"{prefix}-{s}" for s in ms.SUBMISSIONS[a])
+    t0 = time.perf_counter()
+    rows = course.autograde(a, f"{prefix}-*")
+    TIMES[prefix] = time.perf_counter() - t0
+    print(f"autograded {len(rows)} {prefix} submissions in {TIMES[prefix]:.0f} s")
+    problems = []
+    for student in ms.SUBMISSIONS[a]:
+        row, got = cells(rows, f"{prefix}-{student}")
+        want = ms.expected_cells(a, student)
+        if got != want:
+            problems.append(f"{student}: got {got}, expected {want}")
+        assert row["graded"] and row["max_score"] == max_score
+    assert not problems, "\n".join(problems)
+
+
+def cell_output(course, a, student, grade_id):
+    """The text a test cell of an autograded fixture printed."""
+    nb = autograded(course, f"{a[:4]}-{student}", a)
+    return outputs_text(next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id))
+
+
 @pytest.mark.timeout(2400)
 def test_ch03_submissions_get_the_expected_scores(course, tmp_path):
     """Chapter 3 in one autograde run: the solution (300 iterations of training on the CPU, the policy evaluated on
@@ -255,28 +283,10 @@ def test_ch03_submissions_get_the_expected_scores(course, tmp_path):
     targets outside the box and the listing's reset pose each lose their test (and, not having trained, the two
     policy tests)."""
     a = "ch03_franka_reach"
-    course.release(a)
-    entries = {f"ch03-{s}/{a}.ipynb": ms.path_of(a, s) for s in ms.SUBMISSIONS[a]}
-    students = course.collect(a, zip_of(tmp_path / "ch03.zip", entries))
-    assert students == sorted(f"ch03-{s}" for s in ms.SUBMISSIONS[a])
-    t0 = time.perf_counter()
-    rows = course.autograde(a, "ch03-*")
-    TIMES["ch03"] = time.perf_counter() - t0
-    print(f"autograded {len(rows)} ch03 submissions in {TIMES['ch03']:.0f} s")
-    problems = []
-    for student in ms.SUBMISSIONS[a]:
-        row, got = cells(rows, f"ch03-{student}")
-        want = ms.expected_cells(a, student)
-        if got != want:
-            problems.append(f"{student}: got {got}, expected {want}")
-        assert row["graded"] and row["max_score"] == 18
-    assert not problems, "\n".join(problems)
-    nb = autograded(course, "ch03-solution", a)
-    test = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_policy_reward")
-    assert "PASS" in outputs_text(test) and "mean reward per control step" in outputs_text(test)
-    nb = autograded(course, "ch03-listing_joints", a)
-    test = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_reset_joints")
-    assert "outside the Panda's limits" in outputs_text(test)
+    autograde_chapter(course, tmp_path, a, 18)
+    out = cell_output(course, a, "solution", "test_policy_reward")
+    assert "PASS" in out and "mean reward per control step" in out
+    assert "outside the Panda's limits" in cell_output(course, a, "listing_joints", "test_reset_joints")
 
 
 @pytest.mark.timeout(2400)
@@ -285,25 +295,9 @@ def test_ch04_submissions_get_the_expected_scores(course, tmp_path):
     improved reward twice) gets 11/11, with the comparison recomputed from its own runs; each wrong submission loses
     exactly its points."""
     a = "ch04_reward_shaping"
-    course.release(a)
-    entries = {f"ch04-{s}/{a}.ipynb": ms.path_of(a, s) for s in ms.SUBMISSIONS[a]}
-    students = course.collect(a, zip_of(tmp_path / "ch04.zip", entries))
-    assert students == sorted(f"ch04-{s}" for s in ms.SUBMISSIONS[a])
-    t0 = time.perf_counter()
-    rows = course.autograde(a, "ch04-*")
-    TIMES["ch04"] = time.perf_counter() - t0
-    print(f"autograded {len(rows)} ch04 submissions in {TIMES['ch04']:.0f} s")
-    problems = []
-    for student in ms.SUBMISSIONS[a]:
-        row, got = cells(rows, f"ch04-{student}")
-        want = ms.expected_cells(a, student)
-        if got != want:
-            problems.append(f"{student}: got {got}, expected {want}")
-        assert row["graded"] and row["max_score"] == 11
-    assert not problems, "\n".join(problems)
-    nb = autograded(course, "ch04-solution", a)
-    test = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_comparison")
-    assert "PASS" in outputs_text(test) and "over the last 50 iterations" in outputs_text(test)
+    autograde_chapter(course, tmp_path, a, 11)
+    out = cell_output(course, a, "solution", "test_comparison")
+    assert "PASS" in out and "over the last 50 iterations" in out
 
 
 @pytest.mark.timeout(2400)
@@ -313,28 +307,28 @@ def test_ch05_submissions_get_the_expected_scores(course, tmp_path):
     each wrong sampler or noise function loses exactly its points (statistical checks on fixed seeds), and, having
     skipped the training, the policy test."""
     a = "ch05_domain_randomization"
-    course.release(a)
-    entries = {f"ch05-{s}/{a}.ipynb": ms.path_of(a, s) for s in ms.SUBMISSIONS[a]}
-    students = course.collect(a, zip_of(tmp_path / "ch05.zip", entries))
-    assert students == sorted(f"ch05-{s}" for s in ms.SUBMISSIONS[a])
-    t0 = time.perf_counter()
-    rows = course.autograde(a, "ch05-*")
-    TIMES["ch05"] = time.perf_counter() - t0
-    print(f"autograded {len(rows)} ch05 submissions in {TIMES['ch05']:.0f} s")
-    problems = []
-    for student in ms.SUBMISSIONS[a]:
-        row, got = cells(rows, f"ch05-{student}")
-        want = ms.expected_cells(a, student)
-        if got != want:
-            problems.append(f"{student}: got {got}, expected {want}")
-        assert row["graded"] and row["max_score"] == 18
-    assert not problems, "\n".join(problems)
-    nb = autograded(course, "ch05-solution", a)
-    test = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_policy")
-    assert "PASS" in outputs_text(test) and "reference randomized test set" in outputs_text(test)
-    nb = autograded(course, "ch05-same_for_every_env", a)
-    test = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_physics_env_ids")
-    assert "same mass scale" in outputs_text(test) or "correlated" in outputs_text(test)
+    autograde_chapter(course, tmp_path, a, 18)
+    out = cell_output(course, a, "solution", "test_policy")
+    assert "PASS" in out and "reference randomized test set" in out
+    out = cell_output(course, a, "same_for_every_env", "test_physics_env_ids")
+    assert "same mass scale" in out or "correlated" in out
+
+
+@pytest.mark.timeout(2400)
+def test_ch06_submissions_get_the_expected_scores(course, tmp_path):
+    """Chapter 6 in one autograde run: the solution (two trainings, exports, every deployment) gets 15/15 with its
+    exported randomized policy deployed to MuJoCo in a fresh process (nominal and 3 steps late); a normal-approximation
+    interval, an observation with tcp - target and an export without the normalisation each lose their test(s) and,
+    having skipped the training (no exported policy), the two deployment tests."""
+    a = "ch06_evaluate_deploy"
+    autograde_chapter(course, tmp_path, a, 15)
+    out = cell_output(course, a, "solution", "test_deployed")
+    assert "PASS" in out and "episodes on the Panda in MuJoCo" in out
+    assert "normal approximation" in cell_output(course, a, "wilson_normal", "test_wilson")
+    assert "target - tcp" in cell_output(course, a, "obs_sign_flipped", "test_observation")
+    assert "WITHOUT the observation normalisation" in cell_output(course, a, "export_no_normalization",
+                                                                  "test_export_match")
+    assert "run the export cell" in cell_output(course, a, "wilson_normal", "test_deployed")
 
 
 def test_budget_times_are_recorded():
