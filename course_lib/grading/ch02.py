@@ -31,7 +31,7 @@ import torch
 
 from .common import generator as _gen
 from .common import host_tensor as _t
-from .common import judge_reset_counters
+from .common import judge_reset_counters, judge_success_rate, policy_cases, reset_selection, student_task
 from .core import PREAMBLES, Check, CheckFailed, register
 
 PREAMBLES["ch02"] = """import math
@@ -111,9 +111,7 @@ def reset_cases(seed: int = 0, n: int = 256, k: int | None = None, edges: bool =
     g = _gen(seed)
     q = torch.stack((_u(g, n, -2.0, 2.0), _u(g, n, -1.0, 1.0)), -1)
     qd = (torch.rand(n, 2, generator=g, dtype=torch.float64) - 0.5) * 4.0
-    progress = torch.randint(1, 450, (n,), generator=g)
-    k = n // 3 if k is None else int(k)
-    env_ids = torch.randperm(n, generator=g)[:k].sort().values
+    progress, env_ids = reset_selection(g, n, k)
     return {"q": q.float(), "qd": qd.float(), "progress": progress, "env_ids": env_ids, "hidden": hidden,
             "seed": seed}
 
@@ -126,18 +124,9 @@ def _reference(n: int, seed: int):
 
 
 def _student(cls, n: int, seed: int):
-    from ..envs import CartpoleTask as Reference
-    from ..envs import VecEnvBase
+    from ..envs import CartpoleTask
 
-    if not (isinstance(cls, type) and issubclass(cls, VecEnvBase)):
-        raise CheckFailed(f"CartpoleTask must be a class derived from VecEnvBase, got {cls!r}")
-    if issubclass(cls, Reference) or cls.__module__.startswith("course_lib."):
-        raise CheckFailed("CartpoleTask is course_lib's reference task (course_lib.envs.CartpoleTask), not yours: "
-                          "write your own class in the solution cell")
-    env = cls({"num_envs": int(n), "seed": int(seed)}, "cpu", 0, True)
-    if getattr(env, "num_envs", None) != n:
-        raise CheckFailed(f"CartpoleTask({{'num_envs': {n}}}) has num_envs={getattr(env, 'num_envs', None)}")
-    return env
+    return student_task(cls, CartpoleTask, n, seed)
 
 
 def _put(env, q, qd):
@@ -344,23 +333,11 @@ def judge_reset_state(cases, out):
 
 
 # ------------------------------------------------------------------ trained policy
-def policy_cases(**params):
-    return dict(params)
-
-
 def judge_policy(params, result):
     """``result``: what ``evaluate_policy`` printed (a dict)."""
-    need = float(params.get("min_success", 0.9))
-    if not result.get("ok"):
-        raise CheckFailed(f"the trained policy could not be evaluated: {result.get('error')}")
-    rate, n = float(result["success_rate"]), int(result["episodes"])
-    if rate < need:
-        raise CheckFailed(f"your policy balanced the pole for {result.get('max_steps', 500)} steps in "
-                          f"{100 * rate:.1f}% of {n} episodes of the reference task; it needs {100 * need:.0f}% "
-                          f"(mean episode length {result.get('mean_length', float('nan')):.0f} steps). Train "
-                          f"longer, or check your reward and observations")
-    lo, hi = result.get("ci95", (rate, rate))
-    return f"{100 * rate:.1f}% of {n} episodes, 95% CI {100 * lo:.1f}-{100 * hi:.1f}%"
+    return judge_success_rate(params, result, 0.9, did=f"balanced the pole for {result.get('max_steps', 500)} steps",
+                              where="the reference task", unit="steps",
+                              advice="Train longer, or check your reward and observations")
 
 
 _state = {"defaults": {"seed": 0}, "needs": ("CartpoleTask",)}

@@ -38,7 +38,8 @@ import torch
 
 from .common import generator as _gen
 from .common import host_tensor as _t
-from .common import judge_reset_counters
+from .common import evaluated as _evaluated
+from .common import judge_reset_counters, judge_success_rate, policy_cases, reset_selection, student_task
 from .core import PREAMBLES, Check, CheckFailed, register
 
 PREAMBLES["ch03"] = """import math
@@ -133,9 +134,7 @@ def reset_cases(seed: int = 0, n: int = 256, k: int | None = None, edges: bool =
     q = _random_q(g, n, lower, upper, False)
     qd = (2 * torch.rand(n, 7, generator=g) - 1) * 0.5 * vlim
     targets = torch.tensor(BOX_LOW) + torch.rand(n, 3, generator=g) * (torch.tensor(BOX_HIGH) - torch.tensor(BOX_LOW))
-    progress = torch.randint(1, 450, (n,), generator=g)
-    k = n // 3 if k is None else int(k)
-    env_ids = torch.randperm(n, generator=g)[:k].sort().values
+    progress, env_ids = reset_selection(g, n, k)
     return {"q": q, "qd": qd, "targets": targets, "progress": progress, "env_ids": env_ids, "hidden": hidden,
             "seed": seed}
 
@@ -148,17 +147,9 @@ def _reference(n: int, seed: int):
 
 
 def _student(cls, n: int, seed: int):
-    from ..envs import FrankaReachTask as Reference
-    from ..envs import VecEnvBase
+    from ..envs import FrankaReachTask
 
-    if not (isinstance(cls, type) and issubclass(cls, VecEnvBase)):
-        raise CheckFailed(f"FrankaReachTask must be a class derived from VecEnvBase, got {cls!r}")
-    if issubclass(cls, Reference) or cls.__module__.startswith("course_lib."):
-        raise CheckFailed("FrankaReachTask is course_lib's reference task (course_lib.envs.FrankaReachTask), not "
-                          "yours: write your own class in the solution cell")
-    env = cls({"num_envs": int(n), "seed": int(seed)}, "cpu", 0, True)
-    if getattr(env, "num_envs", None) != n:
-        raise CheckFailed(f"FrankaReachTask({{'num_envs': {n}}}) has num_envs={getattr(env, 'num_envs', None)}")
+    env = student_task(cls, FrankaReachTask, n, seed)
     targets = getattr(env, "targets", None)
     if not torch.is_tensor(targets) or tuple(targets.shape) != (n, 3):
         raise CheckFailed(f"self.targets must be a ({n}, 3) tensor (the given __init__ makes it); got "
@@ -427,27 +418,10 @@ def judge_reset_targets(cases, out):
 
 
 # ------------------------------------------------------------------ trained policy
-def policy_cases(**params):
-    return dict(params)
-
-
-def _evaluated(result):
-    if not result.get("ok"):
-        raise CheckFailed(f"the trained policy could not be evaluated: {result.get('error')}")
-    return float(result["success_rate"]), int(result["episodes"])
-
-
 def judge_policy(params, result):
     """``result``: what ``evaluate_policy`` printed (a dict)."""
-    need = float(params.get("min_success", 0.8))
-    rate, n = _evaluated(result)
-    if rate < need:
-        raise CheckFailed(f"your policy reached the target (within 5 cm) in {100 * rate:.1f}% of {n} episodes of the "
-                          f"reference task; it needs {100 * need:.0f}% (mean episode length "
-                          f"{result.get('mean_length', float('nan')):.0f} control steps). Train longer, or check "
-                          f"your observations and reward")
-    lo, hi = result.get("ci95", (rate, rate))
-    return f"{100 * rate:.1f}% of {n} episodes, 95% CI {100 * lo:.1f}-{100 * hi:.1f}%"
+    return judge_success_rate(params, result, 0.8, did="reached the target (within 5 cm)", where="the reference task",
+                              unit="control steps", advice="Train longer, or check your observations and reward")
 
 
 def judge_policy_reward(params, result):

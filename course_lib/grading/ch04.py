@@ -36,6 +36,7 @@ import os
 
 import torch
 
+from .common import generator as _gen
 from .core import PREAMBLES, Check, CheckFailed, register
 
 PREAMBLES["ch04"] = """import math
@@ -58,10 +59,6 @@ KINDS = ("free", "success", "collision", "success and collision", "near a lower 
 #: where the comparison looks for the student's runs (written by the notebook's training cell)
 RUN_FILES = {"sparse": ("runs/ch04_sparse_metrics.csv", "runs/ch04_sparse.pth"),
              "dense": ("runs/ch04_dense_metrics.csv", "runs/ch04_dense.pth")}
-
-
-def _gen(seed):
-    return torch.Generator().manual_seed(int(seed))
 
 
 def _limits():

@@ -50,6 +50,9 @@ import math
 
 import torch
 
+from .common import generator as _gen
+from .common import judge_success_rate, policy_cases
+from .common import returned_tensor as _t
 from .core import PREAMBLES, Check, CheckFailed, register
 
 PREAMBLES["ch05"] = """import math
@@ -114,16 +117,6 @@ def correlation(x: torch.Tensor, y: torch.Tensor) -> float:
     x, y = x - x.mean(), y - y.mean()
     den = float(x.norm() * y.norm())
     return float((x * y).sum()) / den if den > 0 else 1.0
-
-
-def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(int(seed))
-
-
-def _t(x, name):
-    if not torch.is_tensor(x):
-        raise CheckFailed(f"{name} returned {type(x).__name__}, not a torch tensor")
-    return x.detach().to("cpu").clone()
 
 
 def _global_rng_unused(fn):
@@ -472,24 +465,12 @@ def judge_params(cases, out):
 
 
 # ------------------------------------------------------------------ trained policy
-def policy_cases(**params):
-    return dict(params)
-
-
 def judge_policy(params, result):
-    need = float(params.get("min_success", 0.8))
-    if not result.get("ok"):
-        raise CheckFailed(f"the trained policy could not be evaluated: {result.get('error')}")
-    rate, n = float(result["success_rate"]), int(result["episodes"])
     where = "the reference randomized test set (masses x0.7-1.3, joint friction and damping +-50%)"
     if result.get("randomization") is None:
         where = "the nominal reference task"
-    if rate < need:
-        raise CheckFailed(f"your policy reached the target in {100 * rate:.1f}% of {n} episodes of {where}; it needs "
-                          f"{100 * need:.0f}% (mean episode length {result.get('mean_length', float('nan')):.0f} "
-                          f"steps). Train longer, or check TRAIN_RANDOMIZATION")
-    lo, hi = result.get("ci95", (rate, rate))
-    return f"{100 * rate:.1f}% of {n} episodes of {where}, 95% CI {100 * lo:.1f}-{100 * hi:.1f}%"
+    return judge_success_rate(params, result, 0.8, did="reached the target", where=where, unit="steps",
+                              advice="Train longer, or check TRAIN_RANDOMIZATION", say_where=True)
 
 
 _s = {"defaults": {"seed": 0}, "needs": ("sample",)}

@@ -1,11 +1,13 @@
-"""What several chapters' checks share: seeded generators, tensors out of the student's task, the reset counters."""
+"""What several chapters' checks share: seeded generators, tensors out of the student's task, building it, the reset
+cases and counters, and the judges of a trained policy."""
 from __future__ import annotations
 
 import torch
 
 from .core import CheckFailed
 
-__all__ = ["generator", "host_tensor", "judge_reset_counters"]
+__all__ = ["generator", "host_tensor", "returned_tensor", "judge_reset_counters", "reset_selection", "student_task",
+           "policy_cases", "evaluated", "judge_success_rate"]
 
 
 def generator(seed: int) -> torch.Generator:
@@ -18,6 +20,70 @@ def host_tensor(x, name: str) -> torch.Tensor:
     if not torch.is_tensor(x):
         raise CheckFailed(f"{name} is not a tensor (got {type(x).__name__})")
     return x.detach().to("cpu").clone()
+
+
+def returned_tensor(x, name: str) -> torch.Tensor:
+    """:func:`host_tensor` for what a student's function gave (``name``: the call, e.g. ``"sample(...)"``)."""
+    if not torch.is_tensor(x):
+        raise CheckFailed(f"{name} returned {type(x).__name__}, not a torch tensor")
+    return x.detach().to("cpu").clone()
+
+
+def reset_selection(g: torch.Generator, n: int, k: int | None):
+    """The mid-episode counters of a reset case and the environments to reset, drawn from ``g`` after the state.
+
+    Returns ``progress`` (n,) int64 in [1, 450) and ``env_ids`` (k,) sorted, distinct (default k = n // 3).
+    """
+    progress = torch.randint(1, 450, (n,), generator=g)
+    k = n // 3 if k is None else int(k)
+    env_ids = torch.randperm(n, generator=g)[:k].sort().values
+    return progress, env_ids
+
+
+def student_task(cls, reference: type, n: int, seed: int):
+    """The student's task class ``cls`` built on the CPU with ``n`` environments, or CheckFailed when it is not a
+    VecEnvBase subclass, is the reference task ``reference`` (or derives from it), or ignores ``num_envs``."""
+    from ..envs import VecEnvBase
+
+    name = reference.__name__
+    if not (isinstance(cls, type) and issubclass(cls, VecEnvBase)):
+        raise CheckFailed(f"{name} must be a class derived from VecEnvBase, got {cls!r}")
+    if issubclass(cls, reference) or cls.__module__.startswith("course_lib."):
+        raise CheckFailed(f"{name} is course_lib's reference task (course_lib.envs.{name}), not yours: write your "
+                          f"own class in the solution cell")
+    env = cls({"num_envs": int(n), "seed": int(seed)}, "cpu", 0, True)
+    if getattr(env, "num_envs", None) != n:
+        raise CheckFailed(f"{name}({{'num_envs': {n}}}) has num_envs={getattr(env, 'num_envs', None)}")
+    return env
+
+
+# ------------------------------------------------------------------ trained policies
+def policy_cases(**params):
+    """A policy check's cases are its parameters (checkpoint, task, episodes, seed, thresholds)."""
+    return dict(params)
+
+
+def evaluated(result):
+    """(success rate, episodes) of what ``evaluate_policy`` printed (a dict), or CheckFailed with its error."""
+    if not result.get("ok"):
+        raise CheckFailed(f"the trained policy could not be evaluated: {result.get('error')}")
+    return float(result["success_rate"]), int(result["episodes"])
+
+
+def judge_success_rate(params, result, default_min: float, did: str, where: str, unit: str, advice: str,
+                       say_where: bool = False) -> str:
+    """The policy's success rate on the reference task reaches ``params["min_success"]`` (default
+    ``default_min``), or CheckFailed: "your policy {did} in R% of N episodes of {where}; it needs M% (mean
+    episode length L {unit}). {advice}". Returns "R% of N episodes[ of {where}], 95% CI lo-hi%"."""
+    need = float(params.get("min_success", default_min))
+    rate, n = evaluated(result)
+    if rate < need:
+        raise CheckFailed(f"your policy {did} in {100 * rate:.1f}% of {n} episodes of {where}; it needs "
+                          f"{100 * need:.0f}% (mean episode length {result.get('mean_length', float('nan')):.0f} "
+                          f"{unit}). {advice}")
+    lo, hi = result.get("ci95", (rate, rate))
+    of_where = f" of {where}" if say_where else ""
+    return f"{100 * rate:.1f}% of {n} episodes{of_where}, 95% CI {100 * lo:.1f}-{100 * hi:.1f}%"
 
 
 def judge_reset_counters(cases, out):
