@@ -31,7 +31,8 @@ import torch
 
 from .common import generator as _gen
 from .common import host_tensor as _t
-from .common import judge_reset_counters, judge_success_rate, policy_cases, reset_selection, student_task
+from .common import (judge_reset_counters, judge_success_rate, obs_matrix, per_env_vector, policy_cases,
+                     reset_selection, student_task)
 from .core import PREAMBLES, Check, CheckFailed, register
 
 PREAMBLES["ch02"] = """import math
@@ -153,11 +154,7 @@ def judge_obs(cases, out):
     exp = _expected_obs(cases)
     obs = out["obs"]
     n = len(exp)
-    if tuple(obs.shape) != (n, 4):
-        raise CheckFailed(f"self.obs_buf has shape {tuple(obs.shape)}; expected (num_envs, 4) = ({n}, 4)")
-    if not obs.is_floating_point():
-        raise CheckFailed(f"self.obs_buf has dtype {obs.dtype}; expected a float tensor")
-    obs = obs.float()
+    obs = obs_matrix(obs, n, 4)
     ok = torch.isclose(obs, exp, atol=1e-5, rtol=1e-5)
     if bool(ok.all()):
         return f"{n} states"
@@ -199,12 +196,6 @@ def _expected_reward(cases):
     return env.rew_buf.clone(), env.reset_buf.clone()
 
 
-def _check_shape(t, n, name):
-    if t.numel() != n or t.dim() > 2 or (t.dim() == 2 and t.shape[1] != 1):
-        raise CheckFailed(f"self.{name} has shape {tuple(t.shape)}; expected (num_envs,) = ({n},)")
-    return t.reshape(n)
-
-
 def _kind_report(kind, bad, cases, got, exp, what):
     n_bad = int(bad.sum())
     lines = []
@@ -224,7 +215,7 @@ def _kind_report(kind, bad, cases, got, exp, what):
 
 def judge_reward_alive(cases, out):
     n = len(cases["q"])
-    rew = _check_shape(out["rew"], n, "rew_buf").double()
+    rew = per_env_vector(out["rew"], n, "rew_buf").double()
     exp, _ = _expected_reward(cases)
     kind = cases["kind"]
     sel = (kind == 0) | (kind == 1)
@@ -240,7 +231,7 @@ def judge_reward_alive(cases, out):
 
 def judge_reward_fall(cases, out):
     n = len(cases["q"])
-    rew = _check_shape(out["rew"], n, "rew_buf").double()
+    rew = per_env_vector(out["rew"], n, "rew_buf").double()
     exp, _ = _expected_reward(cases)
     kind = cases["kind"]
     sel = torch.tensor([int(k) in FAILING for k in kind])
@@ -258,7 +249,7 @@ def judge_reward_fall(cases, out):
 
 def judge_reset_conditions(cases, out):
     n = len(cases["q"])
-    reset = _check_shape(out["reset"], n, "reset_buf")
+    reset = per_env_vector(out["reset"], n, "reset_buf")
     _, exp = _expected_reward(cases)
     got = reset.bool() if reset.dtype == torch.bool else reset != 0
     exp = exp.bool()

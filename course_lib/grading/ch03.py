@@ -39,7 +39,8 @@ import torch
 from .common import generator as _gen
 from .common import host_tensor as _t
 from .common import evaluated as _evaluated
-from .common import judge_reset_counters, judge_success_rate, policy_cases, reset_selection, student_task
+from .common import (judge_reset_counters, judge_success_rate, obs_matrix, per_env_vector, policy_cases,
+                     reset_selection, student_task)
 from .core import PREAMBLES, Check, CheckFailed, register
 
 PREAMBLES["ch03"] = """import math
@@ -168,12 +169,6 @@ def _put(env, cases):
         env.progress_buf[:] = cases["progress"].to(env.device)
 
 
-def _vector(t, n, name):
-    if t.numel() != n or t.dim() > 2 or (t.dim() == 2 and t.shape[1] != 1):
-        raise CheckFailed(f"self.{name} has shape {tuple(t.shape)}; expected (num_envs,) = ({n},)")
-    return t.reshape(n)
-
-
 # ------------------------------------------------------------------ observations
 def produce_obs(objs, cases):
     env = _student(objs["FrankaReachTask"], len(cases["q"]), cases["seed"])
@@ -193,11 +188,7 @@ def judge_obs(cases, out):
     exp = _expected_obs(cases)
     obs = out["obs"]
     n = len(exp)
-    if tuple(obs.shape) != (n, 17):
-        raise CheckFailed(f"self.obs_buf has shape {tuple(obs.shape)}; expected (num_envs, 17) = ({n}, 17)")
-    if not obs.is_floating_point():
-        raise CheckFailed(f"self.obs_buf has dtype {obs.dtype}; expected a float tensor")
-    obs = obs.float()
+    obs = obs_matrix(obs, n, 17)
     ok = torch.isclose(obs, exp, atol=1e-4, rtol=1e-4)
     if bool(ok.all()):
         return f"{n} states"
@@ -269,7 +260,7 @@ def _report(cases, bad, got, exp, what):
 
 def judge_reward(cases, out):
     n = len(cases["q"])
-    rew = _vector(out["rew"], n, "rew_buf").double()
+    rew = per_env_vector(out["rew"], n, "rew_buf").double()
     exp, _, dist = _expected_reward(cases)
     sel = torch.tensor([int(k) not in INSIDE for k in cases["kind"]])
     bad = sel & ~torch.isclose(rew, exp, atol=2e-4, rtol=1e-4)
@@ -289,8 +280,8 @@ def judge_reward(cases, out):
 
 def judge_success(cases, out):
     n = len(cases["q"])
-    rew = _vector(out["rew"], n, "rew_buf").double()
-    reset = _vector(out["reset"], n, "reset_buf")
+    rew = per_env_vector(out["rew"], n, "rew_buf").double()
+    reset = per_env_vector(out["reset"], n, "reset_buf")
     exp, exp_reset, dist = _expected_reward(cases)
     inside = torch.tensor([int(k) in INSIDE for k in cases["kind"]])
     bad = inside & ~torch.isclose(rew, exp, atol=2e-4, rtol=1e-4)

@@ -6,8 +6,8 @@ import torch
 
 from .core import CheckFailed
 
-__all__ = ["generator", "host_tensor", "returned_tensor", "judge_reset_counters", "reset_selection", "student_task",
-           "policy_cases", "evaluated", "judge_success_rate"]
+__all__ = ["generator", "host_tensor", "returned_tensor", "per_env_vector", "obs_matrix", "judge_reset_counters",
+           "reset_selection", "student_task", "policy_cases", "evaluated", "judge_success_rate"]
 
 
 def generator(seed: int) -> torch.Generator:
@@ -27,6 +27,22 @@ def returned_tensor(x, name: str) -> torch.Tensor:
     if not torch.is_tensor(x):
         raise CheckFailed(f"{name} returned {type(x).__name__}, not a torch tensor")
     return x.detach().to("cpu").clone()
+
+
+def per_env_vector(t: torch.Tensor, n: int, name: str) -> torch.Tensor:
+    """The task's buffer ``self.{name}`` as (n,): shape (n,) or (n, 1), else CheckFailed naming the shape."""
+    if t.numel() != n or t.dim() > 2 or (t.dim() == 2 and t.shape[1] != 1):
+        raise CheckFailed(f"self.{name} has shape {tuple(t.shape)}; expected (num_envs,) = ({n},)")
+    return t.reshape(n)
+
+
+def obs_matrix(obs: torch.Tensor, n: int, width: int) -> torch.Tensor:
+    """``self.obs_buf`` as float32 (n, width), or CheckFailed naming its shape or dtype."""
+    if tuple(obs.shape) != (n, width):
+        raise CheckFailed(f"self.obs_buf has shape {tuple(obs.shape)}; expected (num_envs, {width}) = ({n}, {width})")
+    if not obs.is_floating_point():
+        raise CheckFailed(f"self.obs_buf has dtype {obs.dtype}; expected a float tensor")
+    return obs.float()
 
 
 def reset_selection(g: torch.Generator, n: int, k: int | None):
