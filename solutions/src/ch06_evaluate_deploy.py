@@ -398,8 +398,10 @@ for e in range(SHOW):
     last = int(ended[0]) if ended.size else recorded.num_steps
     paths = [recorded.q[: last + 1, e]] + [mj_runs[name].trajectories[e] for name in mj_runs]
     labels = ["course sim"] + list(mj_runs)
-    oks = [bool(recorded.successes[last, e]) if ended.size else False] + [mj_runs[n].successes[e] for n in mj_runs]
-    steps = [len(p) - 1 for p in paths]
+    oks = [sim_results["randomized"].successes[e]] + [mj_runs[n].successes[e] for n in mj_runs]
+    # episode lengths in control steps: evaluate's for the course sim (its recording stops one frame before the
+    # reset), the recorded transitions for MuJoCo
+    steps = [sim_results["randomized"].lengths[e]] + [len(mj_runs[n].trajectories[e]) - 1 for n in mj_runs]
     print(f"episode {e}: " + ", ".join(f"{lab} {'reached' if ok else 'missed'} in {n} steps ({n / 60:.2f} s)"
                                       for lab, ok, n in zip(labels, oks, steps)))
     ro = rollout_from_paths(paths, np.repeat(episode_set[1][e][None], 3, 0), dt=1 / 60, labels=labels, successes=oks)
