@@ -222,3 +222,27 @@ def test_rollout_from_paths_draws_the_joints():
     assert _caption(ro, 4, 0).startswith("MuJoCo  0.07 s  successes 1")
     with pytest.raises(ValueError, match=r"\(T \+ 1, 7\)"):
         rollout_from_paths([np.zeros((3, 6))], np.zeros((1, 3)), 1 / 60)
+
+
+def test_one_deployment_per_file_and_way_per_process(tmp_path, monkeypatch):
+    """A file deployed the same way twice in one process (the visible test in the kernel, then the grader) is
+    deployed once; another condition, seed or a rewritten file is deployed again."""
+    from course_lib.grading import evaluate_policy as ep
+
+    calls = []
+
+    def fake(path, episodes, seed, gap):
+        calls.append((gap, seed))
+        return {"ok": True, "success_rate": 0.9, "episodes": episodes}
+
+    monkeypatch.setattr(ep, "_deploy_exported", fake)
+    monkeypatch.setattr(ep, "_DONE", {})
+    f = tmp_path / "policy.onnx"
+    f.write_bytes(b"policy 1")
+    for _ in range(2):
+        assert ep.deploy_exported(str(f), 1000, 0, "nominal")["success_rate"] == 0.9
+    ep.deploy_exported(str(f), 1000, 0, "delay3")
+    ep.deploy_exported(str(f), 1000, 6006, "nominal")
+    f.write_bytes(b"policy 2")
+    ep.deploy_exported(str(f), 1000, 0, "nominal")
+    assert calls == [("nominal", 0), ("delay3", 0), ("nominal", 6006), ("nominal", 0)]
