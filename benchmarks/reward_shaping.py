@@ -41,6 +41,7 @@ import torch  # noqa: E402
 import course_lib  # noqa: E402
 from course_lib.grading.ch04 import reference_final_success  # noqa: E402
 from course_lib.rl.trainer import resolve_device  # noqa: E402
+from benchmarks._calibration import one_thread_config  # noqa: E402
 
 NO_PENALTY = {"collision_penalty": 0.0, "reset_on_collision": False}
 
@@ -57,12 +58,16 @@ def collision_eval(policy, episodes: int, device: str) -> dict:
 def run(args) -> dict:
     device = resolve_device(args.device)
     torch.set_num_threads(args.threads)
+    # train() would give each run up to 4 threads on a many-core machine: runs side by side then starve
+    # each other (a 16-core host ran at load 30 with five such runs), so the thread count is in the config.
+    config = one_thread_config("franka_reach")
+    config["ppo"]["torch_threads"] = args.threads
     runs_dir = tempfile.mkdtemp(prefix="reward_shaping_")
     rows = []
     for seed in args.seeds:
         for reward in ("sparse", "dense"):
             t0 = time.perf_counter()
-            r = course_lib.train("franka_reach", num_envs=args.num_envs, iterations=args.iterations, device=device,
+            r = course_lib.train("franka_reach", config, num_envs=args.num_envs, iterations=args.iterations, device=device,
                                  seed=seed, name=f"{reward}_{seed}", runs_dir=runs_dir, reward=reward,
                                  progress=False, print_interval=max(1, args.iterations // 4))
             train_s = time.perf_counter() - t0
@@ -78,7 +83,7 @@ def run(args) -> dict:
         for label, overrides in (("improved, with collision penalty", {}),
                                  ("improved, without collision penalty", NO_PENALTY)):
             t0 = time.perf_counter()
-            r = course_lib.train("franka_reach", num_envs=args.num_envs, iterations=args.improved_iterations,
+            r = course_lib.train("franka_reach", config, num_envs=args.num_envs, iterations=args.improved_iterations,
                                  device=device, seed=seed, name=f"improved_{len(overrides)}_{seed}", runs_dir=runs_dir,
                                  reward="improved", progress=False, print_interval=max(1, args.improved_iterations),
                                  **overrides)
