@@ -56,10 +56,12 @@ import torch
 import course_lib
 from course_lib.rl.export import export_onnx, export_torchscript"""
 
-# provisional: calibrate_ch06.py not yet run on 20 seeds
-THRESHOLD = 0.80  # deployed success on nominal MuJoCo, 1000 fixed episodes
-# provisional: calibrate_ch06.py not yet run on 20 seeds
-DELAY_THRESHOLD = 0.80  # the same under "delay 3 steps (50 ms)"
+# Calibrated (benchmarks/calibrate_ch06.py, RESULTS.md): the reference randomized policy, 20 training seeds at the
+# notebook's CPU budget (512 environments, 300 iterations), deployed as these tests do: nominal MuJoCo min 98.9 %
+# (median 99.5 %) over both episode seeds, delay 3 steps min 94.9 % (median 99.4 %); 20/20 pass each threshold,
+# which sits about 9-10 points below the worst seed so that an honest student's seed does not fail it.
+THRESHOLD = 0.90  # deployed success on nominal MuJoCo, 1000 fixed episodes
+DELAY_THRESHOLD = 0.85  # the same under "delay 3 steps (50 ms)"
 EXPORT_DIR = "runs/ch06_export"  # where the notebook's export cell writes (the deployed checks read it)
 ONNX_NAME, TS_NAME = "policy.onnx", "policy.pt"
 ATOL = 1e-5  # exported actions against the checkpoint's policy

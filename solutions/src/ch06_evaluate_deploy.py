@@ -381,7 +381,7 @@ check("ch06.deployed_delay", globals())
 # in its arm's colour. Each arm stops where its episode ended.
 
 # %%
-from IPython.display import HTML
+from IPython.display import HTML, display
 
 from course_lib.viz import animate_rollout, record_rollout, rollout_from_paths, to_html
 
