@@ -30,7 +30,6 @@ if __package__ in (None, ""):
     sys.path.insert(0, ROOT)
 
 import nbformat  # noqa: E402
-import torch  # noqa: E402
 
 import course_lib  # noqa: E402
 from benchmarks import _calibration as cal  # noqa: E402

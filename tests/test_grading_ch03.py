@@ -1,15 +1,12 @@
 """Chapter 3's checks on the solution and on wrong versions of it, without a notebook: each wrong version fails
 the check of its behaviour (with a message that says what is wrong) and passes the others."""
-import os
 import re
 
 import pytest
 
 from course_lib.grading import CheckFailed, check
-from course_lib.grading.core import preamble
+from tests._helpers import solution_namespace
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SRC = os.path.join(ROOT, "solutions", "src", "ch03_franka_reach.py")
 
 STATE_CHECKS = ("observations", "reward", "success", "reset_joints", "reset_targets", "reset_counters")
 HIDDEN = {  # the hidden cases of the notebook, as its test cells give them
@@ -22,21 +19,8 @@ HIDDEN = {  # the hidden cases of the notebook, as its test cells give them
 }
 
 
-def solution_cell() -> str:
-    with open(SRC) as f:
-        text = f.read()
-    cell = text.split("# %% id=reach_task solution\n", 1)[1].split("\n# %%", 1)[0]
-    return re.sub(r"^\s*### (BEGIN|END) SOLUTION\n", "", cell, flags=re.M)
-
-
 def namespace(edits=()):
-    code = solution_cell()
-    for old, new in edits:
-        assert old in code, old
-        code = code.replace(old, new)
-    ns: dict = {}
-    exec(compile(preamble("ch03") + "\n" + code, "<solution cell>", "exec"), ns)
-    return ns
+    return solution_namespace("ch03_franka_reach", ("reach_task",), edits)
 
 
 WRONG = {

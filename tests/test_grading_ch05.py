@@ -3,18 +3,15 @@ the checks of its behaviour (with a message that says what is wrong) and passes 
 helpers are checked against closed forms."""
 import math
 import os
-import re
 
 import pytest
 import torch
 
 from course_lib.grading import CheckFailed, check
-from course_lib.grading.core import preamble
+from tests._helpers import solution_namespace
 
 torch.set_num_threads(1)  # a shared 2-core machine: two OpenMP threads can run many times slower
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SRC = os.path.join(ROOT, "solutions", "src", "ch05_domain_randomization.py")
 CELLS = ("samplers", "physics", "noise", "train_params")
 CHECKS = ("sampler_ranges", "sampler_distributions", "sampler_seed", "physics_ranges", "physics_env_ids",
           "physics_seed", "observation_noise", "train_params")
@@ -30,24 +27,8 @@ HIDDEN = {  # the notebook's hidden cases, as its test cells give them
 }
 
 
-def solution_code() -> str:
-    with open(SRC) as f:
-        text = f.read()
-    code = []
-    for cell in CELLS:
-        body = text.split(f"# %% id={cell} solution\n", 1)[1].split("\n# %%", 1)[0]
-        code.append(re.sub(r"^\s*### (BEGIN|END) SOLUTION\n", "", body, flags=re.M))
-    return "\n".join(code)
-
-
 def namespace(edits=(), extra=""):
-    code = solution_code()
-    for old, new in edits:
-        assert old in code, old
-        code = code.replace(old, new)
-    ns: dict = {}
-    exec(compile(preamble("ch05") + "\n" + code + "\n" + extra, "<solution cells>", "exec"), ns)
-    return ns
+    return solution_namespace("ch05_domain_randomization", CELLS, edits, extra)
 
 
 @pytest.fixture(scope="module")

@@ -3,22 +3,19 @@ exactly the checks of its behaviour, with the message a student would see. The d
 deploy mode of the fresh-process evaluation, run reuse and the side-by-side animation's rollout are checked too."""
 import json
 import os
-import re
 
 import numpy as np
 import pytest
 import torch
 
 from course_lib.grading import CheckFailed, check
-from course_lib.grading.core import preamble
+from tests._helpers import solution_namespace
 
 torch.set_num_threads(1)  # a shared 2-core machine
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("mujoco")
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SRC = os.path.join(ROOT, "solutions", "src", "ch06_evaluate_deploy.py")
 CELLS = ("wilson", "export", "observation")
 CHECKS = ("wilson", "export_match", "export_standalone", "observation")
 CALLS = {  # the notebook's test cells: (params, ...) per check, visible then hidden
@@ -29,24 +26,8 @@ CALLS = {  # the notebook's test cells: (params, ...) per check, visible then hi
 }
 
 
-def solution_code() -> str:
-    with open(SRC) as f:
-        text = f.read()
-    code = []
-    for cell in CELLS:
-        body = text.split(f"# %% id={cell} solution\n", 1)[1].split("\n# %%", 1)[0]
-        code.append(re.sub(r"^\s*### (BEGIN|END) SOLUTION\n", "", body, flags=re.M))
-    return "\n".join(code)
-
-
 def namespace(edits=(), extra=""):
-    code = solution_code()
-    for old, new in edits:
-        assert old in code, old
-        code = code.replace(old, new)
-    ns: dict = {}
-    exec(compile(preamble("ch06") + "\n" + code + "\n" + extra, "<solution cells>", "exec"), ns)
-    return ns
+    return solution_namespace("ch06_evaluate_deploy", CELLS, edits, extra)
 
 
 def failures(ns, name):
