@@ -89,6 +89,18 @@ def _key(checkpoint, *rest):
     return (digest, *rest)
 
 
+def _remembered(key, compute, **shown) -> dict:
+    """``compute()``'s result, or the one already computed in this process for ``key`` (a result that is not
+    ``ok`` is not kept: the student may fix the file and run the check again). ``shown`` overrides keys of a
+    remembered result (the path it was asked under)."""
+    if key is not None and key in _DONE:
+        return dict(_DONE[key], **shown)
+    result = compute()
+    if key is not None and result.get("ok"):
+        _DONE[key] = result
+    return result
+
+
 def evaluate_checkpoint(checkpoint: str, task: str = "cartpole", episodes: int = 500, seed: int = 0,
                         device: str = "cpu", randomization: str | None = None) -> dict:
     """Load ``checkpoint`` and evaluate it on the registered reference ``task``. Returns a JSON-able dict.
@@ -96,13 +108,9 @@ def evaluate_checkpoint(checkpoint: str, task: str = "cartpole", episodes: int =
     randomization: None (the nominal task) or a name in :data:`TEST_SETS`. The same file evaluated the same
     way again in this process returns the first result (the evaluation is deterministic).
     """
-    key = _key(checkpoint, "evaluate", task, int(episodes), int(seed), device, randomization)
-    if key is not None and key in _DONE:
-        return dict(_DONE[key], checkpoint=checkpoint)
-    result = _evaluate_checkpoint(checkpoint, task, episodes, seed, device, randomization)
-    if key is not None and result.get("ok"):
-        _DONE[key] = result
-    return result
+    return _remembered(_key(checkpoint, "evaluate", task, int(episodes), int(seed), device, randomization),
+                       lambda: _evaluate_checkpoint(checkpoint, task, episodes, seed, device, randomization),
+                       checkpoint=checkpoint)
 
 
 def _evaluate_checkpoint(checkpoint, task, episodes, seed, device, randomization) -> dict:
@@ -146,13 +154,8 @@ def deploy_exported(path: str, episodes: int = 1000, seed: int = 0, gap: str = "
     observation) on ``episodes`` fixed episodes under the named condition ``gap``. Returns a JSON-able dict;
     the same file deployed the same way again in this process returns the first result (deploy is deterministic).
     """
-    key = _key(path, "deploy", int(episodes), int(seed), gap)
-    if key is not None and key in _DONE:
-        return dict(_DONE[key], checkpoint=path)
-    result = _deploy_exported(path, episodes, seed, gap)
-    if key is not None and result.get("ok"):
-        _DONE[key] = result
-    return result
+    return _remembered(_key(path, "deploy", int(episodes), int(seed), gap),
+                       lambda: _deploy_exported(path, episodes, seed, gap), checkpoint=path)
 
 
 def _deploy_exported(path, episodes, seed, gap) -> dict:
@@ -209,13 +212,9 @@ def run_in_subprocess(checkpoint: str, task: str = "cartpole", episodes: int = 5
     A file already evaluated the same way by this process is not evaluated again (see :func:`evaluate_checkpoint`).
     """
     path = os.path.join(cwd, checkpoint) if cwd else checkpoint
-    key = _key(path, "subprocess", task, int(episodes), int(seed), randomization, mode, gap)
-    if key is not None and key in _DONE:
-        return dict(_DONE[key])
-    result = _run_in_subprocess(checkpoint, task, episodes, seed, cwd, timeout, python, randomization, mode, gap)
-    if key is not None and result.get("ok"):
-        _DONE[key] = result
-    return result
+    return _remembered(_key(path, "subprocess", task, int(episodes), int(seed), randomization, mode, gap),
+                       lambda: _run_in_subprocess(checkpoint, task, episodes, seed, cwd, timeout, python,
+                                                  randomization, mode, gap))
 
 
 def _run_in_subprocess(checkpoint, task, episodes, seed, cwd, timeout, python, randomization, mode="evaluate",
