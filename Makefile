@@ -38,7 +38,7 @@ lab: install
 		--port=$(PORT) $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
 test: install-test
-	$(PY) -m pytest -q -ra
+	$(PY) -m pytest -q -ra -n 2 --dist loadscope --durations=10   # tests/conftest.py: units, order, threads
 
 bench: install
 	$(PY) -m course_lib.cli bench

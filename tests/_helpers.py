@@ -5,11 +5,30 @@ import course_lib
 
 
 def train_tiny(task, tmp_path_factory):
-    """A tiny training run (32 environments, 3 iterations, seed 0) of ``task`` in a fresh temporary folder named
-    after it; returns the ``TrainResult`` (a checkpoint to evaluate or export, not a policy that succeeds)."""
-    runs = tmp_path_factory.mktemp(task)
-    with open(os.devnull, "w") as quiet:
-        return course_lib.train(task, num_envs=32, iterations=3, seed=0, runs_dir=str(runs), progress=False, out=quiet)
+    """A tiny training run (32 environments, 3 iterations, seed 0) of ``task``; returns the ``TrainResult`` (a
+    checkpoint to evaluate or export, not a policy that succeeds).
+
+    Trained once per test session and shared by every test file that asks for it, in one xdist worker or several
+    (under the session's temporary folder, with a lock): its run folder is only read, never written."""
+    import pickle
+
+    from filelock import FileLock  # a dependency of torch
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the session's folder; each worker's basetemp is a folder in it
+    here = root / f"tiny_{task}"
+    here.mkdir(exist_ok=True)
+    with FileLock(str(root / f"tiny_{task}.lock")):
+        if not (here / "result.pkl").exists():
+            with open(os.devnull, "w") as quiet:
+                r = course_lib.train(task, num_envs=32, iterations=3, seed=0, runs_dir=str(here / "runs"),
+                                     progress=False, out=quiet)
+            with open(here / "result.pkl.tmp", "wb") as f:
+                pickle.dump(r, f)
+            os.replace(here / "result.pkl.tmp", here / "result.pkl")
+        with open(here / "result.pkl", "rb") as f:
+            return pickle.load(f)
 
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
