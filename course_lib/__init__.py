@@ -6,9 +6,8 @@ evaluation, export) <- notebooks, grading and the ``course`` command.
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from .envs import VecEnvBase, make, register  # noqa: E402
+from ._version import __version__
+from .envs import VecEnvBase, make, register
 
 __all__ = ["make", "register", "VecEnvBase", "train", "evaluate", "load_policy", "__version__"]
 

@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="course", description="Train, evaluate and benchmark the course's robot-learning tasks "
                 "(PPO with rl-games on course_lib's GPU-parallel simulator).",
                 epilog="Run `course COMMAND --help` for a command's options.")
-    from . import __version__
+    from ._version import __version__
 
     p.add_argument("--version", action="version", version=f"course_lib {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)

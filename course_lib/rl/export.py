@@ -128,7 +128,7 @@ def export_metadata(policy: Policy) -> dict:
     meta = policy.metadata
     task = policy.task or meta.get("reference_task")
     ref = meta.get("reference_task") or task
-    from .. import __version__
+    from .._version import __version__
 
     return {
         "format": EXPORT_FORMAT, "task": task, "reference_task": ref,

@@ -212,7 +212,7 @@ def train(task="cartpole", config=None, *, num_envs: int | None = None, iteratio
     """
     from rl_games.torch_runner import Runner
 
-    from .. import __version__
+    from .._version import __version__
     from ..envs import VecEnvBase
     from .observer import CourseObserver
     from .vecenv import register_task
