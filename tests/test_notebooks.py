@@ -10,6 +10,7 @@ import nbformat
 import pytest
 
 from course_lib.grading.instructor import Course
+from tests._figures import assert_figures_show, keep_outputs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ASSIGNMENTS = ["ch01_setup", "ch02_cartpole", "ch03_franka_reach", "ch04_reward_shaping",
@@ -54,15 +55,18 @@ def test_validate_invert_every_test_fails_on_the_student_notebook(scratch, assig
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_solution_runs_top_to_bottom_and_validates(scratch, assignment, tmp_path):
+def test_solution_runs_top_to_bottom_and_validates(scratch, assignment, tmp_path, monkeypatch):
     """One execution: `nbgrader validate` runs the notebook with the course's settings (kernel, cell
-    time-out); validate_all makes any cell with an error or stderr output a failure."""
+    time-out); validate_all makes any cell with an error or stderr output a failure. Every cell meant to show a
+    figure shows a picture (tests/_figures.py: the executed cells' outputs are recorded by the same run)."""
     nb = shutil.copy(os.path.join(ROOT, "solutions", assignment, f"{assignment}.ipynb"), tmp_path)
+    executed = keep_outputs(monkeypatch, tmp_path / "record")
     t0 = time.perf_counter()
     r = scratch.nbgrader("validate", "--Validator.validate_all=True", nb, check=False, quiet=True)
     seconds = time.perf_counter() - t0
     print(f"{assignment}: nbgrader validate (the whole notebook, executed) took {seconds:.0f} s")
     assert "Success! Your notebook passes all the tests." in r.stdout, r.stdout[-3000:] + r.stderr[-2000:]
+    assert_figures_show(nb, executed)
     if assignment == "ch02_cartpole":
         assert os.path.exists(tmp_path / "runs" / "cartpole_policy.pth")
     if assignment == "ch03_franka_reach":  # the policy the last two tests evaluate

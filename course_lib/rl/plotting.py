@@ -13,7 +13,8 @@ import os
 
 import numpy as np
 
-__all__ = ["read_metrics", "plot_training_curves", "save_training_curves", "CURVES"]
+__all__ = ["read_metrics", "plot_training_curves", "save_training_curves", "CURVES", "notebook_figure",
+           "show_figures_as_png"]
 
 #: curves drawn when present: column -> (title, scale)
 CURVES = {
@@ -24,6 +25,57 @@ CURVES = {
 }
 #: x-axis labels of the columns that have a better name than the column's
 X_LABELS = {"env_steps": "environment steps"}
+
+
+def _figure_png(fig):
+    """PNG bytes of ``fig`` for IPython's display (None for a figure with nothing drawn, as IPython's own)."""
+    import io
+
+    if not fig.axes and not fig.lines:
+        return None
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight", facecolor=fig.get_facecolor(), edgecolor=fig.get_edgecolor())
+    return buf.getvalue()
+
+
+def show_figures_as_png() -> bool:
+    """In IPython, show every matplotlib ``Figure`` that a cell returns or displays as a PNG picture.
+
+    The course's figures are ``matplotlib.figure.Figure`` objects, not pyplot's: nothing is shown twice and nothing
+    depends on the backend. But IPython renders a bare Figure as a picture only once pyplot's inline backend has
+    registered its formatter (after ``import matplotlib.pyplot``); in a fresh kernel the cell would print
+    ``<Figure size ... with 3 Axes>``. This registers the same kind of formatter, unless one is there already (the
+    inline backend's PNG, SVG or retina, which is kept). Returns whether figures now show as pictures.
+    """
+    import sys
+
+    if "IPython" not in sys.modules:  # not in IPython: nothing to do (and IPython is not imported for it)
+        return False
+    from IPython import get_ipython
+
+    ip = get_ipython()
+    formatters = getattr(getattr(ip, "display_formatter", None), "formatters", None)
+    if not formatters or "image/png" not in formatters:
+        return False
+    from matplotlib.figure import Figure
+
+    for mime in ("image/png", "image/svg+xml", "image/jpeg"):
+        if mime in formatters:
+            try:
+                formatters[mime].lookup_by_type(Figure)
+                return True
+            except KeyError:
+                pass
+    formatters["image/png"].for_type(Figure, _figure_png)
+    return True
+
+
+def notebook_figure(**kwargs):
+    """``matplotlib.figure.Figure(**kwargs)`` that shows as a picture when a notebook cell returns or displays it."""
+    from matplotlib.figure import Figure
+
+    show_figures_as_png()
+    return Figure(**kwargs)
 
 
 def _float(v):
@@ -102,7 +154,8 @@ def plot_training_curves(metrics, ax=None, keys=None, x=None, smooth: bool = Fal
 
     metrics: see :func:`read_metrics`. keys: columns to plot (default: those
     of :data:`CURVES` that exist and have values). ax: None (a new figure,
-    one panel per curve), one Axes (all curves on it) or a sequence of Axes
+    one panel per curve, that shows as a picture when a notebook cell returns
+    ``axes[0].figure``), one Axes (all curves on it) or a sequence of Axes
     (one per curve). x: the column on the x-axis (default ``iteration``, else
     ``env_steps``). smooth: draw each curve's points faintly and a running
     mean over ~5 % of the run through them. Returns the list of Axes. Raises
@@ -120,9 +173,7 @@ def plot_training_curves(metrics, ax=None, keys=None, x=None, smooth: bool = Fal
         raise ValueError(f"column(s) {missing} not in the metrics; columns: {list(cols)}")
     xname, xs = _x_axis(cols, x)
     if ax is None:
-        from matplotlib.figure import Figure
-
-        fig = Figure(figsize=(3.6 * len(keys), 2.8), dpi=90)
+        fig = notebook_figure(figsize=(3.6 * len(keys), 2.8), dpi=90)
         axes = [fig.add_subplot(1, len(keys), i + 1) for i in range(len(keys))]
     else:
         axes = list(ax) if isinstance(ax, (list, tuple, np.ndarray)) else [ax] * len(keys)

@@ -15,20 +15,23 @@
   imported when a panel is made: the ``lab`` extra).
 
 Figures are built with ``matplotlib.figure.Figure`` (not pyplot), so nothing
-is shown twice in a notebook and nothing depends on the backend.
+is shown twice in a notebook and nothing depends on the backend; a figure that
+a plotting function makes shows as a PNG picture when a cell returns or
+``display``-s it, in a fresh kernel too (:func:`show_figures_as_png`).
 """
 from __future__ import annotations
 
 from .animate import animate_rollout, to_html
 from .draw import (DEFAULT_STYLE, PANDA_LINKS, ArmArtists, CartpoleArtists, draw_arm, draw_cartpole, env_styles,
                    random_style)
+from ..rl.plotting import show_figures_as_png
 from .plots import PANDA_TCP_REACH, LivePlot, plot_success_map, plot_training_curves, read_metrics
 from .rollout import Rollout, record_rollout, rollout_from_paths
 from .widgets import RewardWeightsPanel, TargetPanel, reach_reward_from_rollout, reward_weights_panel, target_panel
 
 __all__ = ["draw_arm", "draw_cartpole", "random_style", "env_styles", "DEFAULT_STYLE", "PANDA_LINKS", "ArmArtists",
            "CartpoleArtists", "Rollout", "record_rollout", "rollout_from_paths", "animate_rollout", "to_html",
-           "plot_training_curves",
+           "plot_training_curves", "show_figures_as_png",
            "read_metrics", "LivePlot", "plot_success_map", "PANDA_TCP_REACH", "target_panel",
            "reward_weights_panel", "reach_reward_from_rollout", "TargetPanel", "RewardWeightsPanel"]
 

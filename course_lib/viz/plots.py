@@ -5,11 +5,10 @@ import math
 import time
 
 import numpy as np
-from matplotlib.figure import Figure
 from matplotlib.patches import Circle, Rectangle
 
 # one implementation of the curves for the trainer's PNG and the notebooks (rl may not import viz)
-from ..rl.plotting import CURVES, _float, plot_training_curves, read_metrics
+from ..rl.plotting import CURVES, _float, notebook_figure, plot_training_curves, read_metrics
 from .draw import _np
 
 __all__ = ["read_metrics", "plot_training_curves", "LivePlot", "plot_success_map", "PANDA_TCP_REACH",
@@ -51,7 +50,7 @@ class LivePlot:
                  figsize=None):
         self.keys, self.x, self.every_s = list(keys), x, float(every_s)
         self.rows: list = []
-        self.fig = Figure(figsize=figsize or (3.4 * len(self.keys), 2.6), dpi=80)
+        self.fig = notebook_figure(figsize=figsize or (3.4 * len(self.keys), 2.6), dpi=80)
         self.axes = [self.fig.add_subplot(1, len(self.keys), i + 1) for i in range(len(self.keys))]
         self.lines = {}
         for a, k in zip(self.axes, self.keys):
@@ -111,7 +110,8 @@ def plot_success_map(targets, success, reach_radius: float = PANDA_TCP_REACH, sh
     the arm's maximal reach, ``reach_radius`` around ``shoulder``, cut
     through the shoulder (the largest section): targets outside it (hollow
     markers, counted in the title) cannot be reached by any policy. The grey
-    box is the task's target range. axes: two Axes, or None (a new figure).
+    box is the task's target range. axes: two Axes, or None (a new figure,
+    which shows as a picture when a notebook cell returns ``axes[0].figure``).
     Returns the two Axes.
     """
     t = _np(targets).reshape(-1, 3)
@@ -121,7 +121,7 @@ def plot_success_map(targets, success, reach_radius: float = PANDA_TCP_REACH, sh
     sh = np.asarray(shoulder, dtype=float)
     out = np.linalg.norm(t - sh, axis=-1) > reach_radius
     if axes is None:
-        fig = Figure(figsize=(8.4, 3.8), dpi=90)
+        fig = notebook_figure(figsize=(8.4, 3.8), dpi=90)
         axes = [fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)]
     for a, (i, j), name in zip(axes, ((0, 1), (0, 2)), ("top view (x-y)", "side view (x-z)")):
         a.add_patch(Circle((sh[i], sh[j]), reach_radius, fill=False, ls="--", color="0.3", lw=1))
