@@ -53,6 +53,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..sim.mujoco_bridge import import_mujoco, urdf_for_mujoco
+from ..sim.panda import PANDA_ARMATURE, PANDA_DRIVE_DAMPING
 
 __all__ = ["PANDA_URDF", "TCP_BODY", "PandaMujocoCfg", "build_panda_model", "urdf_joint_limits", "MujocoPanda"]
 
@@ -69,8 +70,8 @@ class PandaMujocoCfg:
 
     sim_dt: float = 1.0 / 120.0  # s, MuJoCo's timestep (the course's physics step)
     decimation: int = 2  # mj_step calls per control command: 60 Hz
-    drive_damping: tuple = (80.0, 80.0, 80.0, 80.0, 20.0, 20.0, 20.0)  # N m s/rad, actuator kv per joint
-    armature: float = 0.1  # kg m^2, every joint
+    drive_damping: tuple = PANDA_DRIVE_DAMPING  # N m s/rad, actuator kv per joint
+    armature: float = PANDA_ARMATURE  # kg m^2, every joint
     joint_damping: float = 0.0  # N m s/rad, viscous
     joint_friction: float = 0.0  # N m, MuJoCo frictionloss
     gravity_compensation: bool = True  # nominal model's gravity, through the actuators

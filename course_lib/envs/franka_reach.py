@@ -17,15 +17,12 @@ from dataclasses import dataclass
 
 import torch
 
-from ..sim import Articulation
+from ..sim.panda import PANDA_ARMATURE, PANDA_DRIVE_DAMPING, PANDA_HOME, configure_panda
 from .config import resolve_cfg
 from .rewards import dense_reach_reward, improved_reach_reward, reach_reward, sparse_reach_reward
 from .vec_env import VecEnvBase
 
 __all__ = ["FrankaReachCfg", "FrankaReachTask", "configure_panda", "PANDA_HOME", "REACH_REWARDS"]
-
-#: MuJoCo Menagerie's home pose of the Panda, rad
-PANDA_HOME = (0.0, 0.0, 0.0, -1.5708, 0.0, 1.5708, -0.7853)
 
 
 @dataclass
@@ -55,10 +52,10 @@ class FrankaReachCfg:
     # Initial pose: the home pose plus uniform noise, clamped to the limits
     home_pose: tuple = PANDA_HOME  # rad
     reset_noise: float = 0.15  # rad, half-width of the uniform noise
-    # Drives and joints. Velocity drive kd (N m s/rad): the torque is
-    # kd (v_target - v), implicit; effort limits 87/12 N m clip it.
-    drive_damping: tuple = (80.0, 80.0, 80.0, 80.0, 20.0, 20.0, 20.0)
-    armature: float = 0.1  # kg m^2, reflected rotor inertia (MuJoCo Menagerie)
+    # Drives and joints (course_lib.sim.panda: configure_panda reads these). Velocity drive kd (N m s/rad): the
+    # torque is kd (v_target - v), implicit; effort limits 87/12 N m clip it.
+    drive_damping: tuple = PANDA_DRIVE_DAMPING
+    armature: float = PANDA_ARMATURE  # kg m^2, reflected rotor inertia (MuJoCo Menagerie)
     joint_damping: float = 0.0  # N m s/rad, viscous
     joint_friction: float = 0.0  # N m, Coulomb (smooth)
     gravity_compensation: bool = True  # the controller adds the nominal model's gravity torque
@@ -76,19 +73,6 @@ class FrankaReachCfg:
 
 #: the reach task's rewards (FrankaReachCfg.reward)
 REACH_REWARDS = ("chapter", "sparse", "dense", "improved")
-
-
-def configure_panda(robot: Articulation, cfg: FrankaReachCfg) -> None:
-    """Velocity drives, armature, damping, friction and gravity compensation from ``cfg``."""
-    dev, dt = robot.device, robot.dtype
-    robot.stiffness.zero_()
-    robot.damping.copy_(torch.tensor(cfg.drive_damping, dtype=dt, device=dev).expand_as(robot.damping))
-    robot.armature.fill_(cfg.armature)
-    robot.joint_damping.fill_(cfg.joint_damping)
-    robot.joint_friction.fill_(cfg.joint_friction)
-    robot.gravity_compensation = cfg.gravity_compensation
-    home = torch.tensor(cfg.home_pose, dtype=dt, device=dev)
-    robot.set_state(None, q=home.expand(robot.num_envs, -1), qd=torch.zeros_like(robot.qd))
 
 
 class FrankaReachTask(VecEnvBase):

@@ -1199,7 +1199,7 @@ def sag_demo(mass_scales=(1.0, 1.3, 0.7), duration: float = 2.0, drive: str = "p
     ``duration``.
     """
     from ..sim import asset_path, load_urdf
-    from .franka_reach import PANDA_HOME, FrankaReachCfg
+    from ..sim.panda import PANDA_DRIVE_DAMPING, PANDA_HOME
 
     if drive not in ("position", "velocity"):
         raise ValueError(f"drive must be 'position' or 'velocity', got {drive!r}")
@@ -1218,7 +1218,7 @@ def sag_demo(mass_scales=(1.0, 1.3, 0.7), duration: float = 2.0, drive: str = "p
     else:
         stiffness = 0.0
         robot.stiffness.zero_()
-        kd = torch.tensor(FrankaReachCfg.drive_damping, dtype=dtype, device=device)
+        kd = torch.tensor(PANDA_DRIVE_DAMPING, dtype=dtype, device=device)
         robot.damping.copy_(kd.expand(S, -1))
         damping = float("nan")
     home = torch.tensor(PANDA_HOME, dtype=dtype, device=device).expand(S, -1).contiguous()

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from ..sim import Articulation, asset_path, load_urdf
+from ..sim.panda import configure_panda
 from .randomization import ChapterRandomizationMixin
 
 __all__ = ["VecEnvBase", "ListingWarning"]
@@ -161,10 +162,8 @@ class VecEnvBase(ChapterRandomizationMixin):
 
     def _setup_franka(self, origins: torch.Tensor) -> None:
         """Create the Panda with the course's default drive (used by the listing's add_franka)."""
-        from .franka_reach import FrankaReachCfg, configure_panda
-
         self.add_robot("franka_panda.urdf", env_origins=origins)
-        configure_panda(self.robot, FrankaReachCfg())
+        configure_panda(self.robot)
         self.ee_link = "panda_hand_tcp"
 
     # -------------------------------------------------------------- stepping

@@ -31,6 +31,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
+from .panda import PANDA_HOME
 from .urdf import RobotSpec, rpy_to_matrix
 
 __all__ = [
@@ -132,9 +133,6 @@ def panda_capsules(safety_distance: float = 0.0, prefix: str = "panda_") -> tupl
 
 PANDA_CAPSULES = panda_capsules()
 """The Panda's self-collision capsules, no safety distance (12 capsules)."""
-
-PANDA_HOME = (0.0, 0.0, 0.0, -1.5708, 0.0, 1.5708, -0.7853)
-"""The Panda's home (ready) pose, rad: must be collision-free."""
 
 PANDA_NO_TABLE_LINKS = ("panda_link0", "panda_link1")
 """Links bolted onto the table (the base and the shoulder): not checked against it."""
