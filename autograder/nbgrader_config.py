@@ -10,10 +10,11 @@
 import os
 
 from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
-from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, GetGrades, LimitOutput, SaveAutoGrades
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput, DeduplicateIds, GetGrades,
+                                    LimitOutput, OverwriteCells, OverwriteKernelspec, SaveAutoGrades)
 
 from course_lib.grading.kernel import KERNEL_NAME
-from course_lib.grading.nbgrader_ext import CourseExecute, IsolatedRecheck, QuietStderr, StripHiddenTests
+from course_lib.grading.nbgrader_ext import CheckSubmission, QuietStderr, SandboxedGrade, StripHiddenTests
 
 c = get_config()  # noqa: F821 - provided by traitlets when nbgrader loads this file
 here = os.path.dirname(os.path.abspath(__file__))
@@ -36,17 +37,28 @@ c.Execute.raise_on_iopub_timeout = False
 c.Execute.startup_timeout = 120
 c.Execute.kernel_name = KERNEL_NAME  # the course's kernel (`python -m course_lib.grading.kernel` installs it)
 
-# Autograde: nbgrader's pipeline with three changes.
-#  CourseExecute: nbgrader's Execute (configured as `c.Execute` above), plus: a kernel that dies (out of memory,
-#    a crash in native code) gets the cell an error and a fresh kernel, instead of losing the student's grade.
-#  IsolatedRecheck: every check(...) of every test cell runs again outside the student's kernel (the student's
-#    solution cells in a fresh `python -I`, the judging and the trained-policy evaluation in another one, with no
-#    student code); that verdict is the grade, so monkeypatching course_lib in the kernel changes nothing.
+# Autograde: nbgrader's pipeline with these changes (course_lib/grading/nbgrader_ext.py).
+#  CheckSubmission (first): a notebook with a test or solution cell deleted, edited (tests), turned into markdown,
+#    or with changed nbgrader metadata is not run; every test cell scores 0 and says why. Intact duplicates and
+#    moved cells are graded normally.
+#  SandboxedGrade (replaces Execute): the notebook runs in a kernel inside the submission's own bubblewrap sandbox
+#    (no network, read-only library, nothing of the course root, its own PID namespace, limits on time, memory,
+#    processes and disk), with its hidden tests removed; the solution cells run again in a fresh sandbox on the
+#    grader's cases; a process that never ran student code judges the results, and that verdict is the grade.
+#    COURSE_SANDBOX=off (`course grade autograde --no-sandbox`) keeps the limits only.
 #  QuietStderr: library warnings and progress bars on stderr are dropped (nbgrader scores 0 a test cell with
 #    anything on stderr), line by line, like nbgrader's IgnorePattern.
+c.Autograde.sanitize_preprocessors = [
+    CheckSubmission,
+    ClearOutput,
+    DeduplicateIds,
+    OverwriteKernelspec,
+    OverwriteCells,
+    CheckCellMetadata,
+]
+c.CheckSubmission.release_directory = c.CourseDirectory.release_directory
 c.Autograde.autograde_preprocessors = [
-    CourseExecute,
-    IsolatedRecheck,
+    SandboxedGrade,
     QuietStderr,
     ClearMetadataPreprocessor,
     LimitOutput,
@@ -54,9 +66,14 @@ c.Autograde.autograde_preprocessors = [
     AssignLatePenalties,
     CheckCellMetadata,
 ]
-c.IsolatedRecheck.produce_timeout = 300
-c.IsolatedRecheck.judge_timeout = 900
-c.IsolatedRecheck.cell_timeout = 60
+c.SandboxedGrade.sandbox = os.environ.get("COURSE_SANDBOX", "bwrap") != "off"
+c.SandboxedGrade.notebook_timeout = int(os.environ.get("COURSE_NOTEBOOK_TIMEOUT") or 1800)
+c.SandboxedGrade.memory_mb = int(os.environ.get("COURSE_SANDBOX_MEMORY_MB") or 8192)
+c.SandboxedGrade.max_procs = int(os.environ.get("COURSE_SANDBOX_PROCS") or 512)
+c.SandboxedGrade.disk_mb = int(os.environ.get("COURSE_SANDBOX_DISK_MB") or 2048)
+c.SandboxedGrade.produce_timeout = 300
+c.SandboxedGrade.judge_timeout = 900
+c.SandboxedGrade.check_timeout = 60
 c.LimitOutput.max_lines = 200  # a cell that floods its output keeps its first lines in the feedback
 c.LimitOutput.max_length = 20000
 

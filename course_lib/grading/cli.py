@@ -46,6 +46,12 @@ def _grade_parser() -> argparse.ArgumentParser:
     a.add_argument("assignment")
     a.add_argument("--student", action="append", metavar="ID", help="only this student (repeatable; one may be "
                    "a glob such as 'group1-*')")
+    a.add_argument("--no-sandbox", action="store_true", help="run students' code without bubblewrap (UNSAFE: it "
+                   "then runs with your permissions, next to the gradebook; limits still apply where setrlimit can)")
+    a.add_argument("--notebook-timeout", type=int, metavar="S", help="seconds for a whole notebook (default 1800)")
+    a.add_argument("--memory", type=int, metavar="MIB", help="memory for one submission's sandbox (default 8192)")
+    a.add_argument("--max-procs", type=int, metavar="N", help="processes and threads at once (default 512)")
+    a.add_argument("--disk", type=int, metavar="MIB", help="what a submission's folder may hold (default 2048)")
     f = sub.add_parser("feedback", help="HTML feedback without hidden tests")
     f.add_argument("assignment")
     f.add_argument("--student", action="append", metavar="ID")
@@ -81,7 +87,20 @@ def grade_main(argv) -> int:
     except SystemExit as e:
         return 2 if e.code else 0
     try:
-        course = Course(root=a.root, source=a.source, release=a.release, cell_timeout=a.timeout)
+        sandbox, limits = True, None
+        if a.step == "autograde":
+            from .sandbox import Limits
+
+            sandbox = not a.no_sandbox
+            d = Limits()
+            limits = Limits(wall_s=a.notebook_timeout or d.wall_s, memory_mb=a.memory or d.memory_mb,
+                            max_procs=a.max_procs or d.max_procs, disk_mb=a.disk or d.disk_mb)
+            if not sandbox:
+                print("WARNING: --no-sandbox: students' code runs with your permissions, can read and change the "
+                      "gradebook, the reference solutions and other students' files, and reach the network. Use it "
+                      "only for submissions you trust.", file=sys.stderr)
+        course = Course(root=a.root, source=a.source, release=a.release, cell_timeout=a.timeout, sandbox=sandbox,
+                        limits=limits)
         if a.step == "release":
             for name in a.assignments or course.assignments():
                 course.release(name)
@@ -91,8 +110,14 @@ def grade_main(argv) -> int:
             t0 = time.perf_counter()
             who = a.student[0] if a.student and len(a.student) == 1 else a.student
             rows = course.autograde(a.assignment, who)
-            print(f"autograded {len(rows)} submission(s) of {a.assignment} in {time.perf_counter() - t0:.0f} s")
+            print(f"autograded {len(rows)} submission(s) of {a.assignment} in {time.perf_counter() - t0:.0f} s "
+                  f"({'each in its own bubblewrap sandbox' if sandbox else 'WITHOUT a sandbox'})")
             _print_scores(rows)
+            if course.failures:
+                print(f"\ngrading failed for {len(course.failures)} student(s) (scored 0; fix and autograde them "
+                      f"again with --student ID):")
+                for student, why in sorted(course.failures.items()):
+                    print(f"  {student}: {why}")
         elif a.step == "feedback":
             course.feedback(a.assignment, a.student)
         elif a.step == "export":

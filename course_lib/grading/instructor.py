@@ -151,10 +151,13 @@ class Course:
     go (default ``<repo>/autograder``). source / release: the solutions and the
     student notebooks (default ``<repo>/solutions`` and ``<repo>/notebooks``).
     cell_timeout: seconds one notebook cell may run (default: the config's, 300).
+    sandbox: run each submission's code in its own bubblewrap sandbox (default; False is ``--no-sandbox``).
+    limits: a :class:`course_lib.grading.sandbox.Limits` (default: the config's).
     """
 
     def __init__(self, root: str | None = None, source: str | None = None, release: str | None = None,
-                 repo: str | None = None, cell_timeout: int | None = None, log=None):
+                 repo: str | None = None, cell_timeout: int | None = None, log=None, sandbox: bool = True,
+                 limits=None):
         self.repo = repo or find_repo()
         if self.repo is None:
             raise GradingError("no course repository found (a folder with autograder/nbgrader_config.py): run "
@@ -165,6 +168,10 @@ class Course:
         self.release_dir = os.path.abspath(release or os.path.join(self.repo, "notebooks"))
         self.cell_timeout = cell_timeout
         self.log = log or (lambda msg: print(msg, flush=True))
+        self.sandbox = sandbox
+        self.limits = limits
+        #: why a student's grading failed, by student id, from the last :meth:`autograde`
+        self.failures: dict = {}
         os.makedirs(self.root, exist_ok=True)
 
     # -------------------------------------------------------------- running nbgrader
@@ -179,6 +186,12 @@ class Course:
         env["PATH"] = bindir + os.pathsep + env.get("PATH", os.defpath)
         if self.cell_timeout:
             env["COURSE_CELL_TIMEOUT"] = str(int(self.cell_timeout))
+        env["COURSE_SANDBOX"] = "bwrap" if self.sandbox else "off"
+        if self.limits is not None:
+            env["COURSE_NOTEBOOK_TIMEOUT"] = str(int(self.limits.wall_s))
+            env["COURSE_SANDBOX_MEMORY_MB"] = str(int(self.limits.memory_mb))
+            env["COURSE_SANDBOX_PROCS"] = str(int(self.limits.max_procs))
+            env["COURSE_SANDBOX_DISK_MB"] = str(int(self.limits.disk_mb))
         if not kernel_installed():
             # the course's kernel, for this run only (make lab installs it for good)
             kdir = os.path.join(self.root, ".jupyter")
@@ -297,34 +310,82 @@ class Course:
 
     # -------------------------------------------------------------- 3. autograde
     def autograde(self, assignment: str, students=None) -> list:
-        """nbgrader autograde (our pipeline: execute, re-check outside the kernel, save grades); return
-        :meth:`scores`. ``students``: None (every submission), a glob (``"bad-*"``, one nbgrader run) or a
-        list of ids. One failing or endless submission never stops the others."""
+        """nbgrader autograde, one student at a time, each in a process (and a sandbox) of their own; return
+        :meth:`scores`. ``students``: None (every submission), a glob (``"bad-*"``) or a list of ids.
+
+        One failing, endless or hostile submission never stops or changes the others: a student whose grading
+        failed gets a row of zeros and a reason in :attr:`failures` (nbgrader's own error lines included), and
+        everyone else is graded as if it weren't there.
+        """
         self._check_assignment(assignment)
+        if self.sandbox:
+            from .sandbox import SandboxUnavailable, require_bwrap
+
+            try:
+                require_bwrap()
+            except SandboxUnavailable as e:
+                raise GradingError(str(e)) from None
         self._ensure_in_gradebook(assignment)
         submitted = self.submitted_students(assignment)
         if isinstance(students, str):
-            runs = [[f"--student={students}"]]
             students = [s for s in submitted if fnmatch.fnmatchcase(s, students)]
         elif students:
-            runs = [[f"--student={s}"] for s in students]
+            unknown = [s for s in students if s not in submitted]
+            if unknown:
+                raise GradingError(f"no submission of {assignment} from {', '.join(unknown)}")
         else:
-            runs, students = [[]], submitted
+            students = submitted
         if not students:
             raise GradingError(f"no submissions of {assignment} to grade in {os.path.join(self.root, 'submitted')}: "
                                f"run `course grade collect {assignment} ZIP` first")
-        # nbgrader grades the submissions one after the other, each in a fresh kernel, and goes on past one
-        # that fails (cells that raise or time out are part of a normal grade)
-        for extra in runs:
-            r = self.nbgrader("autograde", assignment, "--force", *extra, check=False)
-            if r.returncode != 0:
-                self.log(f"  nbgrader autograde reported errors (exit status {r.returncode}); see above")
+        self.failures = {}
+        for student in students:
+            why = self._autograde_one(assignment, student)
+            if why:
+                self.failures[student] = why
+                self.log(f"  {student}: grading failed: {why}")
         scores = self.scores(assignment)
         graded = {row["student"] for row in scores if row["graded"]}
-        missing = [s for s in students if s not in graded]
-        if missing:
-            raise GradingError(f"no grade recorded for {', '.join(missing)} ({assignment})")
-        return scores
+        for s in students:
+            if s not in graded and s not in self.failures:
+                self.failures[s] = "no grade was recorded"
+        self._zero_failed(assignment, [s for s in students if s in self.failures])
+        return self.scores(assignment)
+
+    def _autograde_one(self, assignment: str, student: str) -> str | None:
+        """Grade one submission in an nbgrader process of its own; None, or why it failed."""
+        r = self.nbgrader("autograde", assignment, "--force", f"--student={student}", check=False, quiet=True)
+        text = r.stdout + r.stderr
+        errors = [ln.strip() for ln in text.splitlines()
+                  if re.search(r"\[[^\]]*\b(ERROR|CRITICAL)\]", ln) and "Kernel is running over TCP" not in ln]
+        stopped = list(dict.fromkeys(ln.split("Not graded: ", 1)[1] for ln in errors if "Not graded: " in ln))
+        if stopped:
+            return stopped[0]
+        if r.returncode != 0:
+            lines = "; ".join(e[:300] for e in errors[-4:]) or text.strip().splitlines()[-1:] or ["no output"]
+            return f"nbgrader autograde failed (exit status {r.returncode}): {lines}"
+        return None
+
+    def _zero_failed(self, assignment: str, students: list) -> None:
+        """A submission whose grading failed keeps its row: every test cell scores 0 (not "ungraded")."""
+        if not students:
+            return
+        from nbgrader.api import Gradebook, MissingEntry
+
+        db = f"sqlite:///{os.path.join(self.root, 'gradebook.db')}"
+        with Gradebook(db, "gpu-rl-robots") as gb:
+            for s in students:
+                gb.update_or_create_student(s)
+                try:
+                    sub = gb.find_submission(assignment, s)
+                except MissingEntry:
+                    sub = gb.update_or_create_submission(assignment, s)
+                for nb in sub.notebooks:
+                    for g in nb.grades:
+                        if g.auto_score is None and g.manual_score is None:
+                            g.auto_score = 0.0
+                            g.needs_manual_grade = False
+            gb.db.commit()
 
     def _ensure_in_gradebook(self, assignment: str) -> None:
         """The gradebook must know the assignment's source notebooks (generate_assignment records them)."""

@@ -330,9 +330,30 @@ def _kill_session(proc) -> None:
         proc.kill()
 
 
+def _run_sandboxed(cfg, args, io_dir, timeout):
+    """Step 1 in the submission's sandbox (:mod:`.sandbox`): ``io_dir`` (the request and the result) is bound in."""
+    import dataclasses
+
+    from .evaluate_policy import fresh_python
+    from .sandbox import describe_stop, run
+
+    cfg = dataclasses.replace(cfg, rw_binds=[*cfg.rw_binds, io_dir],
+                              limits=dataclasses.replace(cfg.limits, wall_s=float(timeout)))
+    r = run(cfg, fresh_python("course_lib.grading.isolated", *args))
+    if r.stop == "time":
+        raise subprocess.TimeoutExpired(args, timeout)
+    if r.stop:
+        return subprocess.CompletedProcess(args, r.returncode or 1, r.stdout,
+                                           r.stderr + f"\nthe sandbox stopped it: {describe_stop(r.stop, cfg.limits)}")
+    return subprocess.CompletedProcess(args, r.returncode, r.stdout, r.stderr)
+
+
 def recheck(nb, notebook_dir: str, produce_timeout: float = 300.0, judge_timeout: float = 900.0,
-            cell_timeout: float = 60.0, request: dict | None = None) -> RecheckResult | None:
-    """Run every check of ``nb`` in fresh processes (see the module's docstring). None: no checks."""
+            cell_timeout: float = 60.0, request: dict | None = None, sandbox=None) -> RecheckResult | None:
+    """Run every check of ``nb`` in fresh processes (see the module's docstring). None: no checks.
+
+    ``sandbox``: a :class:`course_lib.grading.sandbox.SandboxConfig` whose sandbox runs step 1 (the student's
+    code); the judge never runs in it."""
     req = request if request is not None else collect_request(nb)
     if req is None:
         return None
@@ -342,10 +363,17 @@ def recheck(nb, notebook_dir: str, produce_timeout: float = 300.0, judge_timeout
         req_path, out_path = os.path.join(tmp, "request.json"), os.path.join(tmp, "produced.pt")
         produce_error = None
         if any(c["kind"] == "compare" for c in req["checks"]):
+            if sandbox is not None:
+                io_dir = os.path.join(tmp, "io")
+                os.mkdir(io_dir)
+                req_path, out_path = os.path.join(io_dir, "request.json"), os.path.join(io_dir, "produced.pt")
             with open(req_path, "w") as f:
                 json.dump(req, f)
             try:
-                r = _run(["produce", req_path, out_path], notebook_dir, produce_timeout)
+                if sandbox is not None:
+                    r = _run_sandboxed(sandbox, ["produce", req_path, out_path], io_dir, produce_timeout)
+                else:
+                    r = _run(["produce", req_path, out_path], notebook_dir, produce_timeout)
                 if r.returncode != 0 or not os.path.exists(out_path):
                     tail = (r.stderr.strip().splitlines() or [f"exit status {r.returncode}"])[-1]
                     produce_error = f"the process stopped early ({tail[:300]})"
@@ -354,11 +382,11 @@ def recheck(nb, notebook_dir: str, produce_timeout: float = 300.0, judge_timeout
         req["produce_error"] = produce_error
         # the judge runs in a folder of its own (the notebook's folder is the student's: a module planted there
         # must not be importable), with the checkpoints' absolute paths
-        for c in req["checks"]:
-            if c["kind"] == "policy" and "checkpoint" in c["params"]:
-                c["params"] = dict(c["params"], checkpoint=os.path.join(os.path.abspath(notebook_dir),
-                                                                        c["params"]["checkpoint"]))
         judge_dir = tempfile.mkdtemp(prefix="course_judge_")
+        for k, c in enumerate(req["checks"]):
+            if c["kind"] == "policy" and "checkpoint" in c["params"]:
+                c["params"] = dict(c["params"], checkpoint=_judged_copy(notebook_dir, c["params"]["checkpoint"],
+                                                                        os.path.join(judge_dir, f"file{k}")))
         try:
             r = _run(["judge", "-", out_path], judge_dir, judge_timeout, stdin_text=json.dumps(req))
             line = next((ln for ln in reversed(r.stdout.strip().splitlines()) if ln.startswith("{")), None)
@@ -382,6 +410,18 @@ def recheck(nb, notebook_dir: str, produce_timeout: float = 300.0, judge_timeout
         data["verdicts"] = verdicts
     return RecheckResult(verdicts=data["verdicts"], cell_errors=data.get("cell_errors", []),
                          produce_error=data.get("produce_error"), seconds=time.perf_counter() - t0)
+
+
+def _judged_copy(folder: str, rel: str, dest_dir: str) -> str:
+    """The file ``rel`` of the submission's folder, copied where only the judge looks; a link that leads out
+    of the folder (to another student's file, say) is not followed: the judge then sees no file."""
+    folder = os.path.realpath(folder)
+    src = os.path.realpath(os.path.join(folder, rel))
+    os.makedirs(dest_dir, exist_ok=True)
+    dest = os.path.join(dest_dir, os.path.basename(rel) or "file")
+    if os.path.commonpath([folder, src]) == folder and os.path.isfile(src):
+        shutil.copyfile(src, dest)
+    return dest
 
 
 def get_behaviour(name: str) -> str:
