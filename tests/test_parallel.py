@@ -1,0 +1,108 @@
+"""How `make test` runs the suite on two workers (tests/conftest.py): the command line, the units of work, the
+longest-first order, and the tiny training runs shared by the test files."""
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from tests import conftest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_make_test_runs_two_workers_by_unit_and_prints_the_ten_slowest():
+    recipe = re.search(r"^test:.*\n((?:\t.*\n)+)", (ROOT / "Makefile").read_text(), re.M).group(1)
+    pytest_line = next(line for line in recipe.splitlines() if "-m pytest" in line)
+    for option in ("-ra", "-n 2", "--dist loadscope", "--durations=10"):
+        assert option in pytest_line, option
+    import tomllib
+
+    test_extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["test"]
+    assert any(r.startswith("pytest-xdist>=3.8") for r in test_extra)  # 3.8: --no-loadscope-reorder
+
+
+def test_a_module_is_one_unit_unless_split():
+    unit = conftest.work_unit
+    assert unit("tests/test_rl_eval.py::test_wilson_interval") == "tests/test_rl_eval.py"
+    assert unit("tests/test_cli.py::test_help[args0]") == "tests/test_cli.py"
+    # the chapter 1-2 instructor workflow is one ordered unit; each chapter's autograde is a unit of its own
+    for name in ("test_collect_reads_both_layouts_and_nothing_else", "test_what_the_bad_submissions_show",
+                 "test_grades_csv_has_every_student", "test_budget_times_are_recorded"):
+        assert unit(f"tests/test_grading_course.py::{name}") == "tests/test_grading_course.py"
+    assert (unit("tests/test_grading_course.py::test_ch05_submissions_get_the_expected_scores")
+            == "tests/test_grading_course.py::test_ch05_submissions_get_the_expected_scores")
+    # the notebook tests, by assignment
+    for name in ("test_release_is_what_nbgrader_generates", "test_solution_runs_top_to_bottom_and_validates"):
+        assert unit(f"tests/test_notebooks.py::{name}[ch04_reward_shaping]") == "tests/test_notebooks.py[ch04_reward_shaping]"
+
+
+def test_every_timed_unit_is_in_the_suite():
+    """A unit renamed or removed must leave SECONDS too (or the order silently falls back to the file order)."""
+    for name in conftest.SECONDS:
+        module, _, rest = name.partition("::")
+        module, _, param = module.partition("[")
+        source = (ROOT / module).read_text()
+        if rest:
+            assert re.search(rf"^def {rest}\(", source, re.M), name
+        if param:
+            assert f'"{param.rstrip("]")}"' in source, name
+        assert conftest.work_unit(f"{module}::{rest or 'test_x'}{'[' + param if param else ''}") == name
+
+
+class _Item:
+    def __init__(self, nodeid):
+        self.nodeid = nodeid
+
+
+def test_the_longest_units_go_first_and_a_unit_keeps_its_order(monkeypatch):
+    ids = ["tests/test_a.py::test_1", "tests/test_grading_course.py::test_collect",
+           "tests/test_grading_course.py::test_ch03_submissions_get_the_expected_scores",
+           "tests/test_grading_course.py::test_feedback", "tests/test_notebooks.py::test_release[ch01_setup]",
+           "tests/test_notebooks.py::test_release[ch05_domain_randomization]", "tests/test_a.py::test_2",
+           "tests/test_notebooks.py::test_solution[ch01_setup]",
+           "tests/test_notebooks.py::test_solution[ch05_domain_randomization]"]
+    items = [_Item(i) for i in ids]
+    monkeypatch.setattr(conftest, "WORKER", "gw0")
+    conftest.pytest_collection_modifyitems(None, items)
+    assert [i.nodeid for i in items] == [
+        "tests/test_grading_course.py::test_collect", "tests/test_grading_course.py::test_feedback",
+        "tests/test_notebooks.py::test_release[ch05_domain_randomization]",
+        "tests/test_notebooks.py::test_solution[ch05_domain_randomization]",
+        "tests/test_grading_course.py::test_ch03_submissions_get_the_expected_scores",
+        "tests/test_a.py::test_1", "tests/test_a.py::test_2",
+        "tests/test_notebooks.py::test_release[ch01_setup]", "tests/test_notebooks.py::test_solution[ch01_setup]"]
+    monkeypatch.setattr(conftest, "WORKER", None)  # a run without workers keeps the files' order
+    items = [_Item(i) for i in ids]
+    conftest.pytest_collection_modifyitems(None, items)
+    assert [i.nodeid for i in items] == ids
+
+
+def test_threads_per_worker(monkeypatch):
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # in a worker: no more torch threads than its share of the cores
+        import torch
+
+        assert torch.get_num_threads() <= conftest.threads_per_worker()
+    cores = len(os.sched_getaffinity(0))
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "2")
+    assert conftest.threads_per_worker() == max(1, cores // 2)
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", str(cores + 1))
+    assert conftest.threads_per_worker() == 1
+
+
+def test_a_tiny_run_is_trained_once_per_session(tmp_path_factory, monkeypatch):
+    """train_tiny twice gives the same run (the second call reads the first's result) without training again."""
+    import course_lib
+    from tests._helpers import train_tiny
+
+    first = train_tiny("cartpole", tmp_path_factory)
+
+    def no_training(*a, **k):
+        raise AssertionError("trained again")
+
+    monkeypatch.setattr(course_lib, "train", no_training)
+    again = train_tiny("cartpole", tmp_path_factory)
+    assert again.checkpoint == first.checkpoint and os.path.isfile(again.checkpoint)
+    assert again.task == "cartpole" and again.iterations == 3
+    with pytest.raises(AssertionError, match="trained again"):
+        course_lib.train("cartpole")  # the patch is what would have run
