@@ -29,7 +29,7 @@ import torch
 
 from ..sim import Articulation, asset_path, load_urdf
 from ..sim.panda import configure_panda
-from .randomization import ChapterRandomizationMixin
+from .randomization.chapter import ChapterRandomizationMixin, randomize
 
 __all__ = ["VecEnvBase", "ListingWarning"]
 
@@ -361,8 +361,6 @@ class VecEnvBase(ChapterRandomizationMixin):
         if not params:
             raise ValueError("randomize is true but randomization_params is empty: give the parameters to "
                              "randomize (e.g. course_lib.envs.randomization.CHAPTER_RANDOMIZATION)")
-        from .randomization import randomize
-
         randomize(self, params, seed=seed)
 
     # ------------------------------------------------------ episode logging
