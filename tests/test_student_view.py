@@ -119,3 +119,104 @@ def test_shows_a_picture_rejects_a_figure_printed_as_text():
     assert shows_a_picture([{"output_type": "display_data", "data": {"image/png": "iVBOR", "text/plain": "<F>"}}])
     assert shows_a_picture([{"output_type": "execute_result",
                              "data": {"text/html": '<div class="animation"><img id="_anim_img"></div>'}}])
+
+
+# ------------------------------------------------------------------ 4. training numbers that mean what they say
+def test_first_timeout_iteration():
+    from course_lib.rl.observer import first_timeout_iteration
+
+    assert first_timeout_iteration(500, 16) == 32  # step 500 is in iteration 32 (steps 497-512)
+    assert first_timeout_iteration(40, 16) == 3 and first_timeout_iteration(32, 16) == 2
+    assert first_timeout_iteration(None, 16) == 1 and first_timeout_iteration(0, 16) == 1
+
+
+@pytest.fixture(scope="module")
+def short_runs(tmp_path_factory):
+    """Cart-pole (episodes end by falling, success is reaching the time limit) and reach (episodes end early only by
+    succeeding), each with a 40-step time limit: the first time-out can come in iteration 3 (16 steps each)."""
+    import io
+
+    import torch
+
+    import course_lib
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    runs = {}
+    try:
+        for task in ("cartpole", "franka_reach"):
+            out = io.StringIO()
+            r = course_lib.train(task, num_envs=32, iterations=5, seed=0, max_episode_length=40, print_interval=1,
+                                 progress=False, out=out, runs_dir=str(tmp_path_factory.mktemp(task)))
+            runs[task] = (r, out.getvalue())
+    finally:
+        torch.set_num_threads(threads)
+    return runs
+
+
+def _lines(text):
+    return [ln for ln in text.splitlines() if ln.startswith("Iteration: ")]
+
+
+def test_success_rate_is_counted_only_once_an_episode_can_time_out(short_runs):
+    import csv
+
+    r, out = short_runs["cartpole"]
+    lines = _lines(out)
+    # before iteration 3 only falls can end an episode: the rate would read 0.0% whatever the policy
+    assert [("Success Rate: n/a" in ln) for ln in lines] == [True, True, False, False, False], out
+    assert "Mean Reward: n/a" not in lines[0]  # falls ended episodes: the mean return is there
+    # said once, in one sentence, with the iteration from which it is counted
+    assert out.count("(Success Rate: counted from iteration 3, the first in which an episode can reach the 40-step "
+                     "time limit") == 1, out
+    rows = list(csv.DictReader(open(os.path.join(r.run_dir, "metrics.csv"))))
+    assert [int(row["timeouts_possible"]) for row in rows] == [0, 0, 1, 1, 1]
+    assert [m["timeouts_possible"] for m in r.metrics] == [0, 0, 1, 1, 1]
+    # the raw rate stays in the file (chapter 4 reads it), the line shows the counted one: here the same iterations
+    assert rows[0]["success_rate"] == "0.0"
+    for ln, row in zip(lines[2:], rows[2:]):
+        assert f"Success Rate: {100 * float(row['success_rate']):.1f}%" in ln, (ln, row)
+
+
+def test_mean_reward_na_says_why_once(short_runs):
+    _, out = short_runs["franka_reach"]
+    lines = _lines(out)
+    assert "Mean Reward: n/a" in lines[0], out  # nothing reaches its target in the first 16 steps
+    assert out.count("(Mean Reward: n/a: no episode ended since the last line") == 1, out
+    assert out.count("(Success Rate: counted from iteration 3") == 1, out
+    assert "Success Rate: n/a" not in lines[2]  # the 40-step time-outs of iteration 3 are counted
+
+
+def test_curves_draw_the_success_rate_only_where_it_is_counted():
+    from matplotlib.figure import Figure
+
+    from course_lib import viz
+
+    m = {"iteration": [1, 2, 3, 4], "success_rate": [1.0, 1.0, 0.25, 0.5], "timeouts_possible": [0, 0, 1, 1],
+         "mean_reward": [5.0, 4.0, -1.0, 0.0]}
+    (ax,) = viz.plot_training_curves(m, keys=["success_rate"])
+    line = ax.get_lines()[0]
+    assert list(line.get_xdata()) == [3, 4] and list(line.get_ydata()) == [25.0, 50.0]
+    assert ax.get_title() == "success rate (%), from iteration 3"
+    # without the column (an older run), as before
+    (ax,) = viz.plot_training_curves({k: v for k, v in m.items() if k != "timeouts_possible"}, keys=["success_rate"])
+    assert len(ax.get_lines()[0].get_xdata()) == 4
+    live = viz.LivePlot(keys=("success_rate",), every_s=1e9)
+    for i in range(4):
+        live({k: v[i] for k, v in m.items()})
+    live.update()
+    assert list(live.lines["success_rate"].get_xdata()) == [3, 4]
+    assert live.axes[0].get_title() == "success rate (%), from iteration 3"
+    assert isinstance(live.fig, Figure)
+
+
+def test_live_plot_from_the_trainer_masks_the_early_success_rate(short_runs):
+    from course_lib import viz
+
+    r, _ = short_runs["franka_reach"]
+    live = viz.LivePlot(keys=("mean_reward", "success_rate"), every_s=1e9)
+    for row in r.metrics:
+        live(row)
+    live.update()
+    assert list(live.lines["success_rate"].get_xdata()) == [m["iteration"] for m in r.metrics
+                                                             if m["timeouts_possible"] and m["episodes"]]

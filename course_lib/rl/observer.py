@@ -8,10 +8,15 @@ environment step and :meth:`after_print_stats` after every iteration.
 Files (one row per iteration):
 
 - ``metrics.csv``: ``iteration, env_steps, episodes, mean_reward,
-  success_rate, episode_length, reward/<term>..., a_loss, c_loss, entropy,
-  kl, lr``. Deterministic: the same seed on the CPU writes the same file,
-  byte for byte. Statistics are over the episodes that ended in that
-  iteration (empty when none did).
+  success_rate, timeouts_possible, episode_length, reward/<term>..., a_loss,
+  c_loss, entropy, kl, lr``. Deterministic: the same seed on the CPU writes
+  the same file, byte for byte. Statistics are over the episodes that ended
+  in that iteration (empty when none did). ``timeouts_possible`` is 1 from the
+  first iteration in which an episode can reach the task's time limit
+  (``max_episode_length``), 0 before: until then only episodes that end early
+  (at the goal, or failing) can end, so ``success_rate`` reads 100 % or 0 %
+  whatever the policy. The progress line and :class:`~course_lib.viz.LivePlot`
+  count success only where it is 1; the file keeps every iteration's raw rate.
 - ``timing.csv``: ``iteration, env_steps, wall_time_s, iteration_s, fps,
   env_step_s, update_s``, kept apart because clocks are not reproducible.
   ``fps`` counts environment steps per second across all environments
@@ -31,6 +36,14 @@ import torch
 from rl_games.common.algo_observer import AlgoObserver
 
 __all__ = ["CourseObserver", "format_progress"]
+
+
+def first_timeout_iteration(max_episode_length, horizon_length: int) -> int:
+    """The first iteration (1-based) in which an episode can reach the time limit: every environment starts its
+    first episode at step 0, so the earliest time-out is at step ``max_episode_length``. 1 for a task without one."""
+    if not max_episode_length or max_episode_length <= 0:
+        return 1
+    return max(1, math.ceil(int(max_episode_length) / int(horizon_length)))
 
 
 def format_progress(iteration: int, total: int, mean_reward, success_rate, fps: float) -> str:
@@ -78,6 +91,12 @@ class CourseObserver(AlgoObserver):
         self.device = algo.ppo_device
         self.env = algo.vec_env.env
         self.steps_per_iter = algo.horizon_length * algo.num_actors
+        self.max_episode_length = getattr(self.env, "max_episode_length", None)
+        #: success is counted from this iteration on (see the module's docstring)
+        self.success_from = first_timeout_iteration(self.max_episode_length, algo.horizon_length)
+        self._int_success = [0, 0.0]  # episodes and successes of the interval, where time-outs were possible
+        self._int_first = 1
+        self._told = set()
         self._acc = self._zeros()
         self._int = self._zeros()
         self._int_env_steps = 0
@@ -150,18 +169,25 @@ class CourseObserver(AlgoObserver):
                 self.term_names = list(getattr(self.env, "reward_terms", {}) or {})
             self.terms = [f"reward/{k}" for k in self.term_names]
             self.metrics_csv.writerow(["iteration", "env_steps", "episodes", "mean_reward", "success_rate",
-                                       "episode_length", *self.terms, "a_loss", "c_loss", "entropy", "kl", "lr"])
+                                       "timeouts_possible", "episode_length", *self.terms, "a_loss", "c_loss",
+                                       "entropy", "kl", "lr"])
+        fair = it >= self.success_from
         row = {"iteration": it, "env_steps": env_steps, "episodes": int(n),
                "mean_reward": ret / n if n else None,
                "success_rate": succ / n if n else None,
+               "timeouts_possible": int(fair),
                "episode_length": length / n if n else None}
+        if fair:
+            self._int_success[0] += n
+            self._int_success[1] += succ
         for k in self.terms:
             row[k] = terms[k] / n if (n and k in terms) else None
         row.update(getattr(algo, "_course_losses", {}))
         self.rows.append(row)
         self.metrics_csv.writerow([_fmt(row.get(k)) for k in
                                    ["iteration", "env_steps", "episodes", "mean_reward", "success_rate",
-                                    "episode_length", *self.terms, "a_loss", "c_loss", "entropy", "kl", "lr"]])
+                                    "timeouts_possible", "episode_length", *self.terms, "a_loss", "c_loss",
+                                    "entropy", "kl", "lr"]])
         self.metrics_file.flush()
 
         # timing (kept out of metrics.csv: clocks are not reproducible)
@@ -205,11 +231,24 @@ class CourseObserver(AlgoObserver):
             self._t_iter = time.perf_counter()
 
     def _print_interval_line(self, it, now):
-        n, succ, ret, _, _ = self._read(self._int)
+        n, _, ret, _, _ = self._read(self._int)
+        fair_n, fair_succ = self._int_success
         span = now - self._t_interval - self._paused_interval
         fps = self._int_env_steps / span if span > 0 else float("nan")
-        line = format_progress(it, self.num_iterations, ret / n if n else None, succ / n if n else None, fps)
-        self.print(line)
+        mean, rate = (ret / n if n else None), (fair_succ / fair_n if fair_n else None)
+        self.print(format_progress(it, self.num_iterations, mean, rate, fps))
+        limit = f"the {self.max_episode_length}-step time limit" if self.max_episode_length else "its time limit"
+        if mean is None and "mean" not in self._told:
+            self._told.add("mean")
+            self.print(f"  (Mean Reward: n/a: no episode ended since the last line; it is the mean return of the "
+                       f"episodes that ended, and an episode ends at its goal, when it fails, or at {limit}.)")
+        if rate is None and self._int_first < self.success_from and "success" not in self._told:
+            self._told.add("success")
+            self.print(f"  (Success Rate: counted from iteration {self.success_from}, the first in which an episode "
+                       f"can reach {limit}; before it only episodes that end early can end, and their rate would "
+                       f"read 100% or 0% whatever the policy.)")
+        self._int_success = [0, 0.0]
+        self._int_first = it + 1
         self._int = self._zeros()
         self._int_env_steps = 0
         self._t_interval = now

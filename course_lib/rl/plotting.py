@@ -140,6 +140,18 @@ def _x_axis(cols, x=None):
     return "row", np.arange(n, dtype=float)
 
 
+def _counted_success(cols, y, xs, title, xlabel):
+    """The success rate only where an episode could have reached the time limit (``timeouts_possible``, written by
+    the trainer): before, only early endings are counted and the rate reads 100 % or 0 % whatever the policy. The
+    title says from where."""
+    possible = cols.get("timeouts_possible")
+    if possible is None or not np.any(possible == 0):
+        return y, title
+    y = np.where(possible > 0, y, np.nan)
+    first = xs[possible > 0]
+    return y, (f"{title}, from {xlabel} {first[0]:.0f}" if len(first) else title)
+
+
 def _running_mean(y: np.ndarray) -> np.ndarray:
     """Mean of each point and the points before it over ~5 % of the curve (at least the point itself)."""
     k = max(1, len(y) // 20)
@@ -181,6 +193,8 @@ def plot_training_curves(metrics, ax=None, keys=None, x=None, smooth: bool = Fal
     for a, k in zip(axes, keys):
         title, scale = CURVES.get(k, (k, 1.0))
         y = cols[k] * scale
+        if k == "success_rate":
+            y, title = _counted_success(cols, y, xs, title, X_LABELS.get(xname, xname))
         ok = np.isfinite(y)
         if smooth:
             line, = a.plot(xs[ok], _running_mean(y[ok]), "-", label=title)

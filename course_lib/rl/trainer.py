@@ -2,7 +2,8 @@
 
     >>> import course_lib
     >>> result = course_lib.train("cartpole")                  # configs/cartpole.yaml, CPU defaults
-    Iteration: 10/100  Mean Reward: 35.12  Success Rate: 0.0%  FPS: 41000
+    Iteration: 10/100  Mean Reward: 35.12  Success Rate: n/a  FPS: 41000
+      (Success Rate: counted from iteration 32, the first in which an episode can reach the 500-step time limit; ...)
     ...
     >>> result.run_dir, result.checkpoint
     ('runs/cartpole_20260101-120000', 'runs/cartpole_20260101-120000/nn/last.pth')

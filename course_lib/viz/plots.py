@@ -8,7 +8,7 @@ import numpy as np
 from matplotlib.patches import Circle, Rectangle
 
 # one implementation of the curves for the trainer's PNG and the notebooks (rl may not import viz)
-from ..rl.plotting import CURVES, _float, notebook_figure, plot_training_curves, read_metrics
+from ..rl.plotting import CURVES, _counted_success, _float, notebook_figure, plot_training_curves, read_metrics
 from .draw import _np
 
 __all__ = ["read_metrics", "plot_training_curves", "LivePlot", "plot_success_map", "PANDA_TCP_REACH",
@@ -43,7 +43,10 @@ class LivePlot:
     observer's last metrics and timing rows). The figure is redrawn at most
     every ``every_s`` seconds (:meth:`show` forces it). In IPython it is
     shown once and then replaced in place (``display_id``); elsewhere only
-    the figure is updated. ``rows`` keeps everything received.
+    the figure is updated. ``rows`` keeps everything received. The success
+    rate is drawn from the first iteration in which an episode can reach the
+    time limit (the rows' ``timeouts_possible``): before, only early endings
+    are counted and it would read 100 % or 0 % whatever the policy.
     """
 
     def __init__(self, keys=("mean_reward", "success_rate", "fps"), x: str = "iteration", every_s: float = 1.0,
@@ -79,7 +82,15 @@ class LivePlot:
         """Put the received rows into the curves (no display)."""
         x = np.array([_float(r.get(self.x)) for r in self.rows])
         for a, k in zip(self.axes, self.keys):
-            y = np.array([_float(r.get(k)) for r in self.rows]) * CURVES.get(k, (k, 1.0))[1]
+            title, scale = CURVES.get(k, (k, 1.0))
+            y = np.array([_float(r.get(k)) for r in self.rows]) * scale
+            if k == "success_rate" and any("timeouts_possible" in r for r in self.rows):
+                # counted only once an episode can reach the time limit (course_lib.rl.observer)
+                possible = np.array([_float(r.get("timeouts_possible", 1)) for r in self.rows])
+                y, title = _counted_success({"timeouts_possible": possible}, y, x, title, self.x)
+                if not np.any(possible > 0):
+                    title = f"{CURVES[k][0]}: none counted yet"
+                a.set_title(title, fontsize=10)
             ok = np.isfinite(x) & np.isfinite(y)
             self.lines[k].set_data(x[ok], y[ok])
             a.relim()
