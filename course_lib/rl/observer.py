@@ -206,7 +206,8 @@ class CourseObserver(AlgoObserver):
 
         # TensorBoard: success rate and every reward term, against environment steps
         if self.writer is not None and n:
-            self.writer.add_scalar("Episode/success_rate", row["success_rate"], env_steps)
+            if fair:  # counted as the progress line counts it
+                self.writer.add_scalar("Episode/success_rate", row["success_rate"], env_steps)
             self.writer.add_scalar("Episode/mean_reward", row["mean_reward"], env_steps)
             self.writer.add_scalar("Episode/length", row["episode_length"], env_steps)
             for k in self.terms:
