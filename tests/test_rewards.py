@@ -94,6 +94,20 @@ def test_unknown_reward_is_a_clear_error():
         FrankaReachCfg(reward="Sparse")
 
 
+def test_rewards_are_a_registry_of_named_functions():
+    from course_lib.envs.cartpole import CARTPOLE_REWARDS
+    from course_lib.envs.franka_reach import REACH_REWARDS
+
+    assert list(REACH_REWARDS) == ["chapter", "sparse", "dense", "improved"]
+    assert list(CARTPOLE_REWARDS) == ["exercise2", "isaacgym"]
+    env = make("franka_reach", num_envs=2, seed=0)
+    env.task_cfg.reward = "shaped"  # a name changed after construction is caught at the next step too
+    with pytest.raises(ValueError, match=r"reward must be one of \['chapter', 'sparse', 'dense', 'improved'\]"):
+        env.step(torch.zeros(2, 7))
+    with pytest.raises(ValueError, match="reward must be 'exercise2' or 'isaacgym', got 'shaped'"):
+        make("cartpole", num_envs=2, reward="shaped")
+
+
 @pytest.mark.parametrize("reward, fn", [("sparse", sparse_reach_reward), ("dense", dense_reach_reward)])
 def test_task_dispatches_to_the_pure_function(reward, fn):
     env = make("franka_reach", num_envs=16, seed=3, reward=reward)

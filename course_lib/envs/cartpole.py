@@ -21,7 +21,7 @@ from .config import resolve_cfg
 from .rewards import cartpole_exercise_reward, cartpole_isaacgym_reward
 from .vec_env import VecEnvBase
 
-__all__ = ["CartpoleCfg", "CartpoleTask"]
+__all__ = ["CartpoleCfg", "CartpoleTask", "CARTPOLE_REWARDS", "cartpole_reward_function"]
 
 
 @dataclass
@@ -44,12 +44,34 @@ class CartpoleCfg:
     stepper_mode: str = "auto"  # "auto" (CUDA: "graph", CPU: "eager"), "eager", "compile", "graph", "compile+graph"
 
 
+# The cart-pole's rewards, one signature: f(task, fallen (N,) bool) -> (total (N,), terms {name: (N,)}).
+def _exercise2_reward(task, fallen):
+    c = task.task_cfg
+    return cartpole_exercise_reward(task.robot.q[:, 1], fallen, c.upright_angle, c.fall_penalty)
+
+
+def _isaacgym_reward(task, fallen):
+    q, qd = task.robot.q, task.robot.qd
+    return cartpole_isaacgym_reward(q[:, 1], qd[:, 0], qd[:, 1], fallen)
+
+
+#: the cart-pole's rewards (CartpoleCfg.reward): name -> function, with the signature above
+CARTPOLE_REWARDS = {"exercise2": _exercise2_reward, "isaacgym": _isaacgym_reward}
+
+
+def cartpole_reward_function(name: str):
+    """``CARTPOLE_REWARDS[name]``, or a ValueError that lists the known names."""
+    fn = CARTPOLE_REWARDS.get(name)
+    if fn is None:
+        raise ValueError(f"reward must be {' or '.join(map(repr, CARTPOLE_REWARDS))}, got {name!r}")
+    return fn
+
+
 class CartpoleTask(VecEnvBase):
     def __init__(self, cfg=None, sim_device: str = "cpu", graphics_device_id: int = 0, headless: bool = True,
                  **overrides):
         self.task_cfg = c = resolve_cfg(CartpoleCfg, cfg, "the cartpole config", **overrides)
-        if c.reward not in ("exercise2", "isaacgym"):
-            raise ValueError(f"reward must be 'exercise2' or 'isaacgym', got {c.reward!r}")
+        cartpole_reward_function(c.reward)
         self.num_envs = c.num_envs
         self.num_obs = 4
         self.num_actions = 1
@@ -79,12 +101,8 @@ class CartpoleTask(VecEnvBase):
 
     def compute_reward(self) -> torch.Tensor:
         c = self.task_cfg
-        q, qd = self.robot.q, self.robot.qd
         fallen = self.fallen()
-        if c.reward == "exercise2":
-            total, terms = cartpole_exercise_reward(q[:, 1], fallen, c.upright_angle, c.fall_penalty)
-        else:
-            total, terms = cartpole_isaacgym_reward(q[:, 1], qd[:, 0], qd[:, 1], fallen)
+        total, terms = cartpole_reward_function(c.reward)(self, fallen)
         self.reward_terms = terms
         self.rew_buf.copy_(total)
         self.reset_buf.copy_(fallen.long())

@@ -22,7 +22,8 @@ from .config import resolve_cfg
 from .rewards import dense_reach_reward, improved_reach_reward, reach_reward, sparse_reach_reward
 from .vec_env import VecEnvBase
 
-__all__ = ["FrankaReachCfg", "FrankaReachTask", "configure_panda", "PANDA_HOME", "REACH_REWARDS"]
+__all__ = ["FrankaReachCfg", "FrankaReachTask", "configure_panda", "PANDA_HOME", "REACH_REWARDS",
+           "reach_reward_function"]
 
 
 @dataclass
@@ -66,13 +67,61 @@ class FrankaReachCfg:
     fused_step: bool = True  # CUDA graph modes: the whole step as one graph (VecEnvBase.fused_step)
 
     def __post_init__(self):
-        if self.reward not in REACH_REWARDS:
-            raise ValueError(f"reward must be one of {list(REACH_REWARDS)}, got {self.reward!r} (e.g. "
-                             f"course_lib.make('franka_reach', reward='dense'))")
+        reach_reward_function(self.reward)
 
 
-#: the reach task's rewards (FrankaReachCfg.reward)
-REACH_REWARDS = ("chapter", "sparse", "dense", "improved")
+# The reach task's rewards, one signature: f(task, distance (N,) m, success (N,) bool) ->
+# (total (N,), terms {name: (N,)}, success (N,) bool, done (N,) bool). The pure reward functions are in
+# course_lib.envs.rewards; these read the task's config and state and say which episodes end.
+def _chapter_reward(task, distance, success):
+    c = task.task_cfg
+    total, terms = reach_reward(distance, task.actions, c.success_radius, c.success_bonus, c.action_penalty)
+    return total, terms, success, success
+
+
+def _sparse_reward(task, distance, success):
+    c = task.task_cfg
+    total, terms = sparse_reach_reward(distance, c.success_radius, c.success_bonus)
+    return total, terms, success, success
+
+
+def _dense_reward(task, distance, success):
+    c = task.task_cfg
+    total, terms = dense_reach_reward(distance, c.success_radius, c.success_bonus)
+    return total, terms, success, success
+
+
+def _improved_reward(task, distance, success):
+    """The improved reward. Collisions (self and table, batched capsule checks) are kept in
+    ``task.collision_buf`` (N,) bool for this step. With ``reset_on_collision`` a collision ends the
+    episode as a failure: it is not a success even if the TCP is within the radius on that step.
+    """
+    c = task.task_cfg
+    collided = task.check_collisions()
+    if not hasattr(task, "collision_buf"):
+        task.collision_buf = torch.zeros(task.num_envs, dtype=torch.bool, device=task.device)
+    task.collision_buf.copy_(collided)
+    total, terms = improved_reach_reward(
+        distance, task.actions, collided, task.get_joint_positions(), task.robot.lower, task.robot.upper,
+        c.success_radius, c.improved_success_bonus, c.action_penalty, c.collision_penalty,
+        c.joint_limit_penalty, c.joint_limit_margin)
+    if c.reset_on_collision:
+        return total, terms, success & ~collided, success | collided
+    return total, terms, success, success
+
+
+#: the reach task's rewards (FrankaReachCfg.reward): name -> function, with the signature above
+REACH_REWARDS = {"chapter": _chapter_reward, "sparse": _sparse_reward, "dense": _dense_reward,
+                 "improved": _improved_reward}
+
+
+def reach_reward_function(name: str):
+    """``REACH_REWARDS[name]``, or a ValueError that lists the known names."""
+    fn = REACH_REWARDS.get(name)
+    if fn is None:
+        raise ValueError(f"reward must be one of {list(REACH_REWARDS)}, got {name!r} (e.g. "
+                         f"course_lib.make('franka_reach', reward='dense'))")
+    return fn
 
 
 class FrankaReachTask(VecEnvBase):
@@ -118,41 +167,12 @@ class FrankaReachTask(VecEnvBase):
         c = self.task_cfg
         distance = self.tcp_distance()
         success = distance < c.success_radius
-        done = success
-        if c.reward == "chapter":
-            total, terms = reach_reward(distance, self.actions, c.success_radius, c.success_bonus, c.action_penalty)
-        elif c.reward == "sparse":
-            total, terms = sparse_reach_reward(distance, c.success_radius, c.success_bonus)
-        elif c.reward == "dense":
-            total, terms = dense_reach_reward(distance, c.success_radius, c.success_bonus)
-        else:
-            total, terms, success, done = self._improved_reward(distance, success)
+        total, terms, success, done = reach_reward_function(c.reward)(self, distance, success)
         self.reward_terms = terms
         self.rew_buf.copy_(total)
         self.success_buf.copy_(success)
         self.reset_buf.copy_(done.long())
         return self.rew_buf
-
-    def _improved_reward(self, distance: torch.Tensor, success: torch.Tensor):
-        """The improved reward; -> (total, terms, success (N,) bool, done (N,) bool).
-
-        Collisions (self and table, batched capsule checks) are kept in
-        ``collision_buf`` (N,) bool for this step. With ``reset_on_collision``
-        a collision ends the episode as a failure: it is not a success even
-        if the TCP is within the radius on that step.
-        """
-        c = self.task_cfg
-        collided = self.check_collisions()
-        if not hasattr(self, "collision_buf"):
-            self.collision_buf = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
-        self.collision_buf.copy_(collided)
-        total, terms = improved_reach_reward(
-            distance, self.actions, collided, self.get_joint_positions(), self.robot.lower, self.robot.upper,
-            c.success_radius, c.improved_success_bonus, c.action_penalty, c.collision_penalty,
-            c.joint_limit_penalty, c.joint_limit_margin)
-        if c.reset_on_collision:
-            return total, terms, success & ~collided, success | collided
-        return total, terms, success, success
 
     def sample_targets(self, n: int) -> torch.Tensor:
         """(n, 3) targets uniform in the box [target_low, target_high], m."""

@@ -4,6 +4,11 @@ Each function takes tensors with a leading ``num_envs`` axis and returns
 ``(total, terms)``: ``total`` of shape (N,) and a dict of named (N,) terms
 that add up to it. Tasks log every term as ``reward/<name>``. Being pure,
 they are easy to test against a reference and to grade.
+
+A task chooses among them by name (its config's ``reward``) from a registry
+of functions with one signature, next to the task: ``REACH_REWARDS`` in
+:mod:`course_lib.envs.franka_reach`, ``CARTPOLE_REWARDS`` in
+:mod:`course_lib.envs.cartpole`.
 """
 from __future__ import annotations
 
