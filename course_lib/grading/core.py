@@ -165,9 +165,26 @@ def run_produce(chk: Check, objs: dict, params: dict) -> dict:
     return outputs
 
 
-def run_judge(chk: Check, params: dict, outputs: dict) -> str:
-    """Judge ``outputs``; return the pass message or raise :class:`CheckFailed`."""
+#: exception names that a verdict may repeat when the text comes from a process that ran student code
+_BUILTIN_ERRORS = {n for n in dir(__import__("builtins")) if n.endswith(("Error", "Exception", "Exit", "Interrupt"))}
+
+
+def run_judge(chk: Check, params: dict, outputs: dict, quote_student: bool = True) -> str:
+    """Judge ``outputs``; return the pass message or raise :class:`CheckFailed`.
+
+    ``quote_student=False`` (autograding): no text that the student's process wrote reaches the verdict (it
+    could carry the hidden cases into the feedback); only the name of a built-in exception, and the judge's
+    own messages, computed from the tensors."""
     if "error" in outputs:
+        if not quote_student:
+            text = str(outputs["error"])
+            name = text.split(":", 1)[0].strip()
+            if outputs.get("failed"):
+                raise CheckFailed(f"{label(chk, params)}: your code's result could not be used (run this test in "
+                                  f"your notebook to see why)")
+            raise CheckFailed(f"{label(chk, params)}: your code raised "
+                              f"{name if name in _BUILTIN_ERRORS else 'an exception'} (run this test in your notebook "
+                              f"to see the traceback)")
         if outputs.get("failed"):
             raise CheckFailed(f"{label(chk, params)}: {outputs['error']}")
         raise CheckFailed(f"{label(chk, params)}: your code raised {outputs['error']}")

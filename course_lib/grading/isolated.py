@@ -257,7 +257,7 @@ def judge_main(request_path: str, produced_path: str | None) -> int:
                 if produce_error:
                     raise CheckFailed(f"{label(chk, c['params'])}: your solution cells could not be run in a "
                                       f"fresh process: {produce_error}")
-                msg = run_judge(chk, c["params"], _plain(results.get(c["id"])))
+                msg = run_judge(chk, c["params"], _plain(results.get(c["id"])), quote_student=not req.get("untrusted"))
             verdicts[c["id"]] = {"ok": True, "message": f"PASS {label(chk, c['params'])}" + (f" ({msg})" if msg else "")}
         except CheckFailed as e:
             verdicts[c["id"]] = {"ok": False, "message": str(e)}
@@ -376,10 +376,13 @@ def recheck(nb, notebook_dir: str, produce_timeout: float = 300.0, judge_timeout
                     r = _run(["produce", req_path, out_path], notebook_dir, produce_timeout)
                 if r.returncode != 0 or not os.path.exists(out_path):
                     tail = (r.stderr.strip().splitlines() or [f"exit status {r.returncode}"])[-1]
+                    if sandbox is not None and not tail.startswith("the sandbox stopped it"):
+                        tail = f"exit status {r.returncode}"  # its stderr is the student's to write: not quoted
                     produce_error = f"the process stopped early ({tail[:300]})"
             except subprocess.TimeoutExpired:
                 produce_error = f"it did not finish within {produce_timeout:.0f} s"
         req["produce_error"] = produce_error
+        req["untrusted"] = sandbox is not None  # autograding: no text of the student's process in a verdict
         # the judge runs in a folder of its own (the notebook's folder is the student's: a module planted there
         # must not be importable), with the checkpoints' absolute paths
         judge_dir = tempfile.mkdtemp(prefix="course_judge_")

@@ -391,12 +391,14 @@ class SandboxedGrade(CourseExecute):
         try:
             work, self._runtime, self._launch_dir = (os.path.join(tmp, d) for d in ("work", "kernel", "launch"))
             shutil.copytree(path, work, symlinks=True)
+            fresh = os.path.join(tmp, "fresh")  # the solution cells' re-run starts from the submission as handed in
+            shutil.copytree(path, fresh, symlinks=True)
             os.mkdir(self._runtime)
             os.mkdir(self._launch_dir)
             os.chmod(tmp, 0o700)
             self._deadline = time.monotonic() + self.notebook_timeout
             self._cfg = SandboxConfig(workdir=work, limits=self.limits(), sandbox=self.sandbox,
-                                      rw_binds=[self._runtime], env=self._env())
+                                      rw_binds=[self._runtime], env=self._env(), quiet=True)
             run_nb = copy.deepcopy(nb)
             for cell in run_nb.cells:
                 if cell.cell_type == "code" and _is_grade(cell):
@@ -409,7 +411,7 @@ class SandboxedGrade(CourseExecute):
             for cell, ran in zip(nb.cells, run_nb.cells):
                 if cell.cell_type == "code":
                     cell["outputs"], cell["execution_count"] = ran.get("outputs", []), ran.get("execution_count")
-            produce_cfg = SandboxConfig(workdir=work, limits=self.limits(), sandbox=self.sandbox, env=self._env())
+            produce_cfg = SandboxConfig(workdir=fresh, limits=self.limits(), sandbox=self.sandbox, env=self._env())
             result = recheck(nb, work, produce_timeout=self.produce_timeout, judge_timeout=self.judge_timeout,
                              cell_timeout=self.check_timeout, sandbox=produce_cfg)
             if result is not None:
@@ -421,9 +423,9 @@ class SandboxedGrade(CourseExecute):
                     if v is None:
                         continue
                     note = ""
-                    if not v[0]:
-                        errs = [e for e in result.cell_errors if e.get("index", -1) >= 0]
-                        note = f"a solution cell raised {errs[0]['error']}" if errs else ""
+                    if not v[0] and any(e.get("index", -1) >= 0 for e in result.cell_errors):
+                        # (its message is not repeated: text from student code never reaches the verdict)
+                        note = "a solution cell raised an exception when it ran on its own (its output above says why)"
                     cell["outputs"] = []  # the kernel's run of this cell decides nothing
                     apply_verdict(cell, v[0], v[1], note, sandboxed=True)
         finally:

@@ -79,6 +79,7 @@ class SandboxConfig:
     rw_binds: list = field(default_factory=list)
     env: dict = field(default_factory=dict)  #: the command's whole environment (nothing else is inherited)
     report: str = ""  #: where the launcher writes why it stopped the command (a grader-owned path)
+    quiet: bool = False  #: the command's stdout and stderr go nowhere (a kernel: its outputs travel as messages)
 
     @classmethod
     def from_dict(cls, d: dict) -> "SandboxConfig":
@@ -298,6 +299,8 @@ def launch(cfg: SandboxConfig, command: list, stdin=None, stdout=None, stderr=No
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
     env = None if cfg.sandbox else {**cfg.env, "HOME": cfg.env.get("HOME", os.environ.get("HOME", "/tmp"))}
+    if cfg.quiet:  # a flood written straight to the kernel's file descriptors cannot reach the grader
+        stdout = stderr = subprocess.DEVNULL
     stop = None
     proc = subprocess.Popen(argv, cwd=cfg.workdir, env=env, stdin=stdin, stdout=stdout, stderr=stderr,
                             preexec_fn=child)
