@@ -18,8 +18,9 @@
 # checks one behaviour by comparing your task with the reference on seeded batches of states; hidden cases add more
 # states and the edges of every threshold. The last test evaluates your trained policy on the *reference* task in a
 # separate process: it must balance the pole for 500 steps in at least 90% of 500 episodes. Check your work with the
-# **Validate** button or `course check ch02_cartpole.ipynb`. The grader runs the imports cell and your solution cell
-# *on their own* in a fresh Python process: keep everything your class needs inside the solution cell.
+# **Validate** button or `course check ch02_cartpole/ch02_cartpole.ipynb` in a JupyterLab terminal (File > New >
+# Terminal: it opens in the notebooks folder). The grader runs the imports cell and your solution cell *on their own* in
+# a fresh Python process: keep everything your class needs inside the solution cell.
 
 # %% id=environment locked
 # Is this kernel ready? (Versions, the device, what to do if something is missing.)
@@ -232,7 +233,9 @@ plt.show()
 # IsaacGymEnvs trains its cart-pole with $1 - \theta^2 - 0.01\lvert\dot x\rvert - 0.005\lvert\dot\theta\rvert$ per
 # step and -2 on a failure. Yours is flat inside 12 degrees: it says *that* the pole is up, not *how well*. The plot
 # compares them over the pole angle; then the reference task is trained once with each reward, with the same budget,
-# and both policies are evaluated on the same 500 episodes.
+# and both policies are measured twice: how often they balance (success on the same 500 episodes), and how well (the
+# pole angle and the cart position of 256 episodes, 400 steps each). The cell prints what it measured and what that
+# says.
 
 # %%
 from course_lib.grading.viz import compare_cartpole_rewards
@@ -247,16 +250,50 @@ for reward in ("exercise2", "isaacgym"):
                          name=f"ch02_reference_{reward}", reward=reward, progress=False, print_interval=ITERATIONS)
     runs[reward] = (r, evaluate_on_reference(r.checkpoint, episodes=500, seed=0))
     print(f"{reward:>9} reward: {runs[reward][1]}")
-fig, ax = plt.subplots(figsize=(6.5, 3))
+
+# how well: 256 episodes of the reference task, 400 steps (no time-out), pole angle and cart position at every step
+held = {}
 for reward, (r, ev) in runs.items():
-    rows = [m for m in r.metrics if m.get("episode_length") is not None]
-    ax.plot([m["env_steps"] for m in rows], [m["episode_length"] for m in rows],
-            label=f"{reward}: {100 * ev.success_rate:.1f}% success on 500 episodes after training")
-ax.set(xlabel="environment steps", ylabel="length of episodes that ended (steps)",
-       title="the same budget, two rewards")
-ax.legend(fontsize=8)
-ax.grid(alpha=0.3)
+    ro = record_rollout(course_lib.make("cartpole", num_envs=256, device="cpu", seed=1),
+                        course_lib.load_policy(r.checkpoint), steps=400, envs=range(256), reset=True)
+    q = torch.as_tensor(ro.q)
+    held[reward] = (torch.rad2deg(q[:, :, 1]).abs(), q[:, :, 0].abs(), int(ro.dones.sum()))
+t = torch.arange(q.shape[0]) * ro.dt
+settled = t >= 1.0  # after the first second, when the start's push has been caught
+
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3))
+for reward, (theta, x, falls) in held.items():
+    ax1.plot(t, theta.mean(1), label=f"{reward} ({100 * runs[reward][1].success_rate:.1f}% success)")
+    ax2.plot(t, x.mean(1), label=reward)
+ax1.set(xlabel="time (s)", ylabel="|pole angle| (deg), mean of 256", yscale="log", title="how upright")
+ax2.set(xlabel="time (s)", ylabel="|cart position| (m), mean of 256", title="how centred")
+for ax in (ax1, ax2):
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+fig.tight_layout()
 plt.show()
+
+rate = {reward: ev.success_rate for reward, (r, ev) in runs.items()}
+angle = {reward: float(theta[settled].mean()) for reward, (theta, x, falls) in held.items()}
+offset = {reward: float(x[settled].mean()) for reward, (theta, x, falls) in held.items()}
+print(f"{'reward':>9} | success (500 episodes) | mean |angle| after 1 s | mean |cart x| after 1 s | falls in 400 steps")
+for reward in runs:
+    print(f"{reward:>9} | {100 * rate[reward]:21.1f}% | {angle[reward]:18.3f} deg | {offset[reward]:20.3f} m | "
+          f"{held[reward][2]:>18}")
+lo, hi = min(rate.values()), max(rate.values())
+if hi - lo < 0.01:
+    both = f"{100 * lo:.1f}%" if lo == hi else f"{100 * lo:.1f}-{100 * hi:.1f}%"
+    print(f"\nAt this budget both rewards balance the pole in {both} of the episodes: success does not tell them apart.")
+else:
+    print(f"\nAt this budget the {max(rate, key=rate.get)} reward balances the pole more often.")
+ratio = angle["exercise2"] / angle["isaacgym"]
+if ratio > 1:
+    print(f"How well it is balanced does: with IsaacGymEnvs' shaped reward, which pays for every degree, the pole leans "
+          f"{ratio:.1f}x less than with yours, which pays the same anywhere inside 12 degrees "
+          f"({angle['isaacgym']:.3f} against {angle['exercise2']:.3f} degrees).")
+else:
+    print(f"In this run the shaped reward does not hold the pole more upright ({angle['isaacgym']:.3f} against "
+          f"{angle['exercise2']:.3f} degrees): try another seed.")
 
 # %% id=test_policy tests points=5
 # Test: the trained policy balances the reference cart-pole for 500 steps in >= 90% of 500 episodes

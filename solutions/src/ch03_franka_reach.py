@@ -16,12 +16,13 @@
 # | targets | uniform in the box $x \in [0.3, 0.9]$, $y \in [-0.3, 0.3]$, $z \in [0.2, 0.8]$ m (robot base frame) |
 #
 # **Grading.** Write your code where it says `YOUR CODE HERE`. Each test cell (read-only, starting with `# Test:`)
-# compares your task with the reference on seeded batches of states; hidden cases add targets 0.2 mm either side of
-# the 5 cm ball, joints at their limits, and zero and saturated actions. The last two tests evaluate your trained
-# policy on the *reference* task in a separate process, on 1000 fixed episodes: it must reach the target in at least
-# 80% of them, with a mean reward per step above -0.2 (the chapter's "Expected Outcome"). Check your work with the
-# **Validate** button or `course check ch03_franka_reach.ipynb`. The grader runs the imports cell and your solution
-# cell *on their own* in a fresh Python process: keep everything your class needs inside the solution cell.
+# compares your task with the reference on seeded batches of states; hidden cases add targets 0.2 mm either side of the
+# 5 cm ball, joints at their limits, and zero and saturated actions. The last two tests evaluate your trained policy on
+# the *reference* task in a separate process, on 1000 fixed episodes: it must reach the target in at least 80% of them,
+# with a mean reward per step above -0.2 (the chapter's "Expected Outcome"). Check your work with the **Validate**
+# button or `course check ch03_franka_reach/ch03_franka_reach.ipynb` in a JupyterLab terminal (File > New > Terminal: it
+# opens in the notebooks folder). The grader runs the imports cell and your solution cell *on their own* in a fresh
+# Python process: keep everything your class needs inside the solution cell.
 
 # %% id=environment locked
 # Is this kernel ready? (Versions, the device, what to do if something is missing.)
@@ -227,7 +228,9 @@ check("ch03.reset_counters", globals(), seed=53125, n=2048, k=1000, hidden=True)
 # (the run prints what it changed and why; a minute or two). Watch the success rate: it stays low for a while and
 # then jumps within a few iterations, when the policy finds the way to the target; when that happens varies from
 # seed to seed (from 30 to more than 200 iterations: benchmarks/RESULTS.md). The curves below update while it trains: the mean episode reward, the success rate of the episodes
-# that ended, and the frames (environment steps) per second.
+# that ended, and the frames (environment steps) per second. The success rate is counted from the first iteration in
+# which an episode can reach the time limit (the run and the plot's title say which): before it, only the episodes that
+# reach their target can end, and their rate would read 100% whatever the policy.
 
 # %%
 from course_lib.grading import export_policy

@@ -23,12 +23,13 @@
 # generator=generator, device=generator.device)`), never from torch's global random state: the same seed must give
 # the same worlds, and each environment and each parameter must be an independent draw.
 #
-# **Grading.** Write your code where it says `YOUR CODE HERE`. The tests are statistical, on fixed seeds: your
-# samples are compared with the exact distributions (ranges, Kolmogorov-Smirnov distance, independence,
-# reproducibility) with thresholds that a correct function passes by a wide margin. The last test evaluates your
-# randomized policy on the *reference* randomized test set in a separate process. Check your work with the
-# **Validate** button or `course check ch05_domain_randomization.ipynb`. The grader runs the imports cell and your
-# solution cells *on their own* in a fresh Python process: keep everything they need inside them.
+# **Grading.** Write your code where it says `YOUR CODE HERE`. The tests are statistical, on fixed seeds: your samples
+# are compared with the exact distributions (ranges, Kolmogorov-Smirnov distance, independence, reproducibility) with
+# thresholds that a correct function passes by a wide margin. The last test evaluates your randomized policy on the
+# *reference* randomized test set in a separate process. Check your work with the **Validate** button or
+# `course check ch05_domain_randomization/ch05_domain_randomization.ipynb` in a JupyterLab terminal (File > New >
+# Terminal: it opens in the notebooks folder). The grader runs the imports cell and your solution cells *on their own*
+# in a fresh Python process: keep everything they need inside them.
 
 # %% id=environment locked
 # Is this kernel ready? (Versions, the device, what to do if something is missing.)

@@ -22,13 +22,13 @@
 #
 # **Grading.** Write your code where it says `YOUR CODE HERE`. Your `wilson_interval` is compared with the reference
 # (edge cases 0/n, n/n and n = 1, and hidden ones); your `export_policy` is run on a checkpoint the grader writes, and
-# its files must give that policy's actions to 1e-5 (and the ONNX file must run in a Python without `course_lib`);
-# your `mujoco_observation` is compared with the task's observation on seeded batches. The last tests deploy the
-# randomized policy you exported (`runs/ch06_export/policy.onnx`) to MuJoCo in a separate process, on 1000 fixed
-# episodes, with the *reference* observation: it must reach the target often enough, also with its commands 3 control
-# steps late. Check your work with the **Validate** button or `course check ch06_evaluate_deploy.ipynb`. The grader
-# runs the imports cell and your solution cells *on their own* in a fresh Python process: keep everything they need
-# inside them.
+# its files must give that policy's actions to 1e-5 (and the ONNX file must run in a Python without `course_lib`); your
+# `mujoco_observation` is compared with the task's observation on seeded batches. The last tests deploy the randomized
+# policy you exported (`runs/ch06_export/policy.onnx`) to MuJoCo in a separate process, on 1000 fixed episodes, with the
+# *reference* observation: it must reach the target often enough, also with its commands 3 control steps late. Check
+# your work with the **Validate** button or `course check ch06_evaluate_deploy/ch06_evaluate_deploy.ipynb` in a
+# JupyterLab terminal (File > New > Terminal: it opens in the notebooks folder). The grader runs the imports cell and
+# your solution cells *on their own* in a fresh Python process: keep everything they need inside them.
 
 # %% id=environment locked
 # Is this kernel ready? (Versions, the device, what to do if something is missing.)
