@@ -173,6 +173,10 @@ class Course:
         #: why a student's grading failed, by student id, from the last :meth:`autograde`
         self.failures: dict = {}
         os.makedirs(self.root, exist_ok=True)
+        # nbgrader's Gradebook runs `alembic` (its migrations) from PATH, in this process too
+        bindir = os.path.dirname(sys.executable)
+        if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+            os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", os.defpath)
 
     # -------------------------------------------------------------- running nbgrader
     def env(self) -> dict:
