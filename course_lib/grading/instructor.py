@@ -358,6 +358,17 @@ class Course:
 
     def _autograde_one(self, assignment: str, student: str) -> str | None:
         """Grade one submission in an nbgrader process of its own; None, or why it failed."""
+        import nbformat
+
+        folder = os.path.join(self.root, "submitted", student, assignment)
+        for path in self.source_notebooks(assignment):
+            mine = os.path.join(folder, os.path.basename(path))
+            if os.path.exists(mine):
+                try:
+                    nbformat.read(mine, as_version=4)
+                except Exception as e:  # noqa: BLE001 - whatever makes it unreadable, say what
+                    first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+                    return f"{os.path.basename(mine)} is not a readable notebook ({type(e).__name__}: {first})"
         r = self.nbgrader("autograde", assignment, "--force", f"--student={student}", check=False, quiet=True)
         text = r.stdout + r.stderr
         errors = [ln.strip() for ln in text.splitlines()

@@ -521,6 +521,17 @@ class CheckSubmission(NbGraderPreprocessor):
             return nb, resources  # nothing to compare with (an assignment graded from its source only)
         release = nbformat.read(path, as_version=4)
         problems = submission_problems(nb, release)
+        if not problems:  # intact duplicates of a cell (copy and paste): keep the first, graded normally
+            seen = set()
+            kept = []
+            for cell in nb.cells:
+                gid = ((cell.get("metadata") or {}).get("nbgrader") or {}).get("grade_id")
+                if gid and gid in seen:
+                    self.log.warning("Cell %r appears more than once; the copies are dropped", gid)
+                    continue
+                seen.add(gid) if gid else None
+                kept.append(cell)
+            nb.cells = kept
         if problems:
             message = ("this notebook could not be graded: " + "; ".join(problems) + ". Start again from a fresh "
                        "copy of the released notebook and paste your solutions into its cells.")

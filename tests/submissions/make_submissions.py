@@ -134,7 +134,8 @@ SUBMISSIONS = {
                            "import sys\n\n\nclass CartpoleTask(VecEnvBase):"),
                           ("insert_after", "cartpole_task", "import sys\n\nfor i in range(200000):\n"
                                                             "    print(f'line {i} of a flood', file=sys.stderr)")]),
-        "edited_test": ("the sign error, and the reward test cell edited to pass (nbgrader restores it)",
+        "edited_test": ("the sign error, and the reward test cell edited to pass: the notebook is not graded "
+                        "(every test 0, and the feedback and the summary say why)",
                         [("replace", "cartpole_task", *CH02_SIGN),
                          ("set_source", "test_reward_alive", "# Test: (edited by the student)\npass\n")]),
         "monkeypatch": ("the sign error, and the solution cell patches course_lib.grading.check, course_lib.evaluate "
@@ -239,7 +240,7 @@ LOST = {
         "kernel_dies": {"test_policy"},
         "ignores_interrupt": {},
         "stderr_flood": {},
-        "edited_test": {"test_reward_alive", "test_policy"},
+        "edited_test": set(POINTS["ch02_cartpole"]),
         "monkeypatch": {"test_reward_alive", "test_policy"},
     },
     "ch04_reward_shaping": {
