@@ -445,10 +445,11 @@ class Course:
     def feedback(self, assignment: str, students=None) -> list:
         """nbgrader generate_feedback (hidden tests removed); return the HTML files, checked for leaks."""
         self._check_assignment(assignment)
-        args = ["generate_feedback", assignment, "--force"]
-        for s in students or []:
-            args.append(f"--student={s}")
-        self.nbgrader(*args)
+        if students:  # nbgrader takes one --student (or a glob): one run each
+            for s in students:
+                self.nbgrader("generate_feedback", assignment, "--force", f"--student={s}")
+        else:
+            self.nbgrader("generate_feedback", assignment, "--force")
         out = []
         fb = os.path.join(self.root, "feedback")
         for s in (students or self.submitted_students(assignment)):

@@ -51,11 +51,17 @@ class CourseExecute(Execute):
         cell.outputs.append(from_dict({"output_type": "error", "ename": ename, "evalue": text,
                                        "traceback": [f"{ename}: {text}"]}))
 
+    _broken = None  #: why no kernel can run the rest of the notebook (a restart failed)
+
     def _restart(self):
         from jupyter_core.utils import run_sync
 
-        run_sync(self.km.restart_kernel)(now=True)
-        run_sync(self.kc.wait_for_ready)(timeout=self.startup_timeout)
+        try:
+            run_sync(self.km.restart_kernel)(now=True)
+            run_sync(self.kc.wait_for_ready)(timeout=self.startup_timeout)
+        except Exception as e:  # noqa: BLE001 - no kernel: the cells below are not run, the grade is still made
+            self._broken = f"a fresh kernel could not be started ({type(e).__name__}: {e})"
+            self.log.error("The kernel could not be restarted: %s", e)
 
     def _responsive(self) -> bool:
         """Does the kernel answer an empty request within interrupt_grace seconds?"""
@@ -80,9 +86,17 @@ class CourseExecute(Execute):
 
         return run_sync(reply)()
 
+    def preprocess(self, nb, resources, km=None):
+        self._broken = None
+        return super().preprocess(nb, resources, km=km)
+
     def preprocess_cell(self, cell, resources, index):
         from nbclient.exceptions import DeadKernelError
 
+        if self._broken and cell.cell_type == "code":
+            if cell.source.strip():
+                self._note(cell, "NotRun", f"not run: {self._broken}")
+            return cell, resources
         try:
             cell, resources = super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
@@ -391,7 +405,7 @@ class SandboxedGrade(CourseExecute):
         try:
             work, self._runtime, self._launch_dir = (os.path.join(tmp, d) for d in ("work", "kernel", "launch"))
             shutil.copytree(path, work, symlinks=True)
-            fresh = os.path.join(tmp, "fresh")  # the solution cells' re-run starts from the submission as handed in
+            fresh = os.path.join(tmp, "fresh")  # the submission as handed in
             shutil.copytree(path, fresh, symlinks=True)
             os.mkdir(self._runtime)
             os.mkdir(self._launch_dir)
@@ -411,7 +425,14 @@ class SandboxedGrade(CourseExecute):
             for cell, ran in zip(nb.cells, run_nb.cells):
                 if cell.cell_type == "code":
                     cell["outputs"], cell["execution_count"] = ran.get("outputs", []), ran.get("execution_count")
-            produce_cfg = SandboxConfig(workdir=fresh, limits=self.limits(), sandbox=self.sandbox, env=self._env())
+            # the solution cells' re-run sees what the notebook wrote (chapter 4 reads its own runs/), unless the
+            # notebook filled its folder: then the submission as handed in
+            from .sandbox import _dir_size
+
+            size, entries = _dir_size(work)
+            full = size > 0.9 * (self.disk_mb << 20) or entries > 100_000
+            produce_cfg = SandboxConfig(workdir=fresh if full else work, limits=self.limits(), sandbox=self.sandbox,
+                                        env=self._env())
             result = recheck(nb, work, produce_timeout=self.produce_timeout, judge_timeout=self.judge_timeout,
                              cell_timeout=self.check_timeout, sandbox=produce_cfg)
             if result is not None:
