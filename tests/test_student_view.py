@@ -220,3 +220,93 @@ def test_live_plot_from_the_trainer_masks_the_early_success_rate(short_runs):
     live.update()
     assert list(live.lines["success_rate"].get_xdata()) == [m["iteration"] for m in r.metrics
                                                              if m["timeouts_possible"] and m["episodes"]]
+
+
+# ------------------------------------------------------------------ 2, 6. `make lab`: where students type, what it says
+def _make_n(*args, env=None):
+    import shutil
+    import subprocess
+
+    if shutil.which("make") is None:
+        pytest.skip("no make")
+    env = {k: v for k, v in (env or os.environ).items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    env.pop("VIRTUAL_ENV", None)
+    env.pop("CONDA_PREFIX", None)
+    r = subprocess.run(["make", "-n", "--no-print-directory", *args], cwd=ROOT, capture_output=True, text=True,
+                       env=env, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r.stdout
+
+
+def test_make_lab_installs_once_and_says_what(tmp_path):
+    """`make lab` installs (saying what, before the long downloads) only when pyproject.toml changed since."""
+    stamp = tmp_path / "stamp"
+    first = _make_n("lab", f"STAMP={stamp}")
+    assert "Installing PyTorch (torch==" in first and "pip shows its progress" in first
+    assert "Installing the course" in first and "pip install -q -e \".[lab]\"" in first.replace("'", "\"")
+    assert f'touch "{stamp}"' in first
+    assert first.index("Installing PyTorch") < first.index("pip install --progress-bar on")
+    stamp.touch()
+    os.utime(stamp, (os.path.getmtime(os.path.join(ROOT, "pyproject.toml")) + 10,) * 2)
+    again = _make_n("lab", f"STAMP={stamp}")
+    assert "pip install" not in again and "serve-lab" in again, again
+    changed = _make_n("-W", "pyproject.toml", "lab", f"STAMP={stamp}")
+    assert "pip install -q -e" in changed
+
+
+def test_make_lab_serves_the_notebooks_folder_with_course_on_the_terminals_path():
+    """The server and its terminals run in notebooks/ (where `course check <chapter>/<chapter>.ipynb` is typed),
+    with the environment's bin/ on PATH and a non-login shell (a login shell's /etc/profile resets PATH), and the
+    students' Jupyter settings from notebooks/."""
+    out = _make_n("serve-lab", "PY=.venv/bin/python")
+    assert 'cd "notebooks"' in out
+    assert 'PATH="$(dirname "$py"):$PATH"' in out
+    assert f'JUPYTER_CONFIG_PATH="{ROOT}/notebooks' in out
+    assert "--ServerApp.root_dir=." in out and '\\"shell_command\\"' in out
+
+
+def test_every_course_check_the_notebooks_give_names_a_notebook_from_the_notebooks_folder():
+    import re
+
+    for a in sorted(os.listdir(os.path.join(ROOT, "notebooks"))):
+        path = os.path.join(ROOT, "notebooks", a, f"{a}.ipynb")
+        if not os.path.exists(path):
+            continue
+        with open(path) as f:
+            text = "\n".join("".join(c["source"]) for c in json.load(f)["cells"])
+        commands = re.findall(r"`course check ([^`]+)`", text)
+        assert commands, f"{a}: no `course check` command"
+        for notebook in commands:
+            assert os.path.isfile(os.path.join(ROOT, "notebooks", notebook)), (a, notebook)
+            assert "JupyterLab terminal" in text
+
+
+# ------------------------------------------------------------------ 7. students see student tools
+STUDENT_HIDDEN = {"@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment",
+                  "@jupyter/nbgrader:course-list", "@jupyter/nbgrader:menu"}
+
+
+def _disabled_lab_plugins(monkeypatch, tmp_path, config_path):
+    from jupyterlab_server.config import get_static_page_config
+
+    monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(tmp_path / "user"))  # no user-level settings
+    if config_path:
+        monkeypatch.setenv("JUPYTER_CONFIG_PATH", config_path)
+    else:
+        monkeypatch.delenv("JUPYTER_CONFIG_PATH", raising=False)
+    disabled = get_static_page_config(level="all").get("disabledExtensions", {})
+    return {k for k, v in disabled.items() if v} if isinstance(disabled, dict) else set(disabled)
+
+
+def test_students_jupyterlab_hides_nbgraders_instructor_tools(monkeypatch, tmp_path):
+    """With notebooks/ on JUPYTER_CONFIG_PATH (`make lab`, and the browser test), Formgrader, Create Assignment,
+    Course List and the Nbgrader menu are disabled; the Validate button is not. Without it (the instructor's
+    `make instructor-lab`), nothing of nbgrader's is."""
+    student = _disabled_lab_plugins(monkeypatch, tmp_path, os.path.join(ROOT, "notebooks"))
+    assert STUDENT_HIDDEN <= student, student
+    assert "@jupyter/nbgrader:validate-assignment" not in student and "@jupyter/nbgrader" not in student
+    instructor = _disabled_lab_plugins(monkeypatch, tmp_path, None)
+    assert not {p for p in instructor if p.startswith("@jupyter/nbgrader")}, instructor
+    out = _make_n("instructor-lab", f"STAMP={tmp_path / 'stamp'}", "-o", str(tmp_path / "stamp"))
+    recipe = out[out.index("cd autograder"):]
+    assert "JUPYTER_CONFIG_PATH" not in recipe and "--ServerApp.root_dir=.." in recipe
