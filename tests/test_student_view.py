@@ -63,6 +63,22 @@ def test_library_figures_show_as_pictures_in_a_fresh_kernel(tmp_path):
         assert shows_a_picture(c.outputs), (c.source, [o.get("data", o.get("text")) for o in c.outputs])
         assert "<Figure size" not in json.dumps([o.get("data", {}).get("text/plain") for o in c.outputs
                                                  if "image/png" not in o.get("data", {})])
+    # and in nbgrader's feedback HTML (its template and exporter, as `course grade feedback` configures them)
+    html = _feedback_html(cells)
+    assert html.count("src=\"data:image/png;base64,") == len(cells) - 1
+    assert "&lt;Figure size" not in html
+
+
+def _feedback_html(cells) -> str:
+    import nbformat
+    from nbconvert.exporters import HTMLExporter
+    from nbgrader.converters.generate_feedback import GenerateFeedback
+
+    config = GenerateFeedback().config  # the HTMLExporter settings GenerateFeedback gives its exporter
+    nb = nbformat.v4.new_notebook(cells=cells)
+    resources = {"nbgrader": {"notebook": "figures", "score": 0, "max_score": 0, "late_penalty": 0}}
+    html, _ = HTMLExporter(config=config).from_notebook_node(nb, resources=resources)
+    return html
 
 
 def test_figure_formatter_keeps_the_inline_backends(monkeypatch):
