@@ -348,6 +348,10 @@ class SandboxedGrade(CourseExecute):
         for k in ("CUDA_VISIBLE_DEVICES",):
             if k in os.environ:
                 env[k] = os.environ[k]
+        # the kernel imports the course_lib this grader runs (a source checkout's too), the only one it can see
+        import course_lib
+
+        env["PYTHONPATH"] = os.path.dirname(os.path.dirname(os.path.abspath(course_lib.__file__)))
         return env
 
     def create_kernel_manager(self):
