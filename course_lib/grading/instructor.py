@@ -548,8 +548,10 @@ STUDENT_README = """# GPU-parallel reinforcement learning for robots: your noteb
 2. Start JupyterLab in this folder (`jupyter lab`) so that the Validate button uses `nbgrader_config.py`.
 3. Fill in the cells that say `YOUR CODE HERE`; check with the Validate button, or in a terminal with
    `course check ch02_cartpole/ch02_cartpole.ipynb`.
-4. Hand in the `.ipynb` files (your instructor says where). Test cells are restored before grading, and your
-   solution cells are graded on their own in a fresh Python process: keep your code in them.
+4. Hand in the `.ipynb` files (your instructor says where). Keep every test cell and read-only cell as it is
+   (moving one, or pasting it twice by accident, is fine): a notebook with one deleted, edited or turned into
+   markdown is not graded. Your solution cells are graded on their own, in a fresh Python process without
+   network: keep your code in them.
 """
 
 STUDENT_NBGRADER_CONFIG = """# Settings for nbgrader's Validate button (start `jupyter lab` in this folder).
