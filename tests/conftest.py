@@ -11,7 +11,8 @@ runs on two workers.
   module fixture is an empty scratch course root), and each chapter's autograde test of test_grading_course.py
   on its own (each releases, collects and grades its chapter in the course root of the worker that runs it);
 * units are started longest first (``SECONDS``, measured on the 2-core VM; unknown units count as short), so
-  that the two workers finish together instead of one waiting for a long unit started last.
+  that the two workers finish together instead of one waiting for a long unit started last; a worker busy with
+  a long unit takes a short one as its next (``make_scheduler``), never a second long one.
 
 In each worker torch uses (cores // workers) threads: two workers with two threads each on 2 cores spin-wait for
 each other (see ``one_torch_thread``). Other ``-n``/``--dist`` choices still run every test, in xdist's own way;
@@ -60,19 +61,37 @@ def work_unit(nodeid: str) -> str:
     return module + part if part.startswith("[") else f"{module}::{part}"
 
 
-@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: without it installed, never called
-def pytest_xdist_make_scheduler(config, log):
-    """``--dist loadscope`` with ``work_unit`` as its scope, in the order of the collection (sorted below)."""
-    if config.getoption("dist") != "loadscope":
-        return None
+def make_scheduler(config, log=None):
+    """``--dist loadscope`` with ``work_unit`` as its scope, and two choices of its own.
+
+    The collection is sorted longest unit first (``pytest_collection_modifyitems``) and kept in that order.
+    A worker runs a test only once it holds the next one, so xdist gives a worker more work while it still holds
+    two tests: a worker that starts a unit of one long test (a chapter's autograde) would take the next long unit
+    too, and one worker could be handed three of them at once while the other runs out of work. Here a worker
+    that holds a long unit (one in ``SECONDS``) gets the shortest unit left (the end of the queue) to go on with;
+    one that holds none gets the longest left.
+    """
     from xdist.scheduler import LoadScopeScheduling
 
     class CourseScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid):
             return work_unit(nodeid)
 
+        def _assign_work_unit(self, node):
+            held = self.assigned_work.get(node, {})
+            if any(unit in SECONDS and not all(tests.values()) for unit, tests in held.items()):
+                self.workqueue.move_to_end(next(reversed(self.workqueue)), last=False)
+            super()._assign_work_unit(node)
+
     config.option.loadscopereorder = False  # xdist would put the units with the most tests first
     return CourseScheduling(config, log)
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: without it installed, never called
+def pytest_xdist_make_scheduler(config, log):
+    if config.getoption("dist") == "loadscope":
+        return make_scheduler(config, log)
+    return None
 
 
 def pytest_collection_modifyitems(config, items):

@@ -106,3 +106,115 @@ def test_a_tiny_run_is_trained_once_per_session(tmp_path_factory, monkeypatch):
     assert again.task == "cartpole" and again.iterations == 3
     with pytest.raises(AssertionError, match="trained again"):
         course_lib.train("cartpole")  # the patch is what would have run
+
+
+# ------------------------------------------------------------------ the scheduler, on two simulated workers
+class _Worker:
+    def __init__(self, name):
+        import types
+
+        self.name, self.queue, self.shutting_down = name, [], False
+        self.gateway = types.SimpleNamespace(id=name)
+
+    def send_runtest_some(self, indices):
+        self.queue.extend(indices)
+
+    def shutdown(self):
+        self.shutting_down = True
+
+
+class _Config:
+    def __init__(self):
+        import types
+
+        self.option = types.SimpleNamespace(loadscopereorder=True)
+
+    def getvalue(self, name):
+        return {"tx": ["2*popen"]}[name]
+
+
+def _simulate(scheduler, collection, seconds):
+    """Two workers as xdist runs them (a worker starts a test once it holds the next one, or is told to stop);
+    returns the time the last one finishes and, per worker, the long units it held at once at some point."""
+    workers = [_Worker("gw0"), _Worker("gw1")]
+    for w in workers:
+        scheduler.add_node(w)
+    for w in workers:
+        scheduler.add_node_collection(w, collection)
+    scheduler.schedule()
+    now, running, held_long = 0.0, {}, {w.name: 0 for w in workers}
+    while True:
+        for w in workers:
+            if w not in running and w.queue and (len(w.queue) >= 2 or w.shutting_down or not scheduler.workqueue):
+                i = w.queue.pop(0)
+                running[w] = (now + seconds[collection[i]], i)
+            held = w.queue + ([running[w][1]] if w in running else [])
+            pending_long = {conftest.work_unit(collection[i]) for i in held}
+            held_long[w.name] = max(held_long[w.name], len(pending_long & set(conftest.SECONDS)))
+        if not running:
+            break
+        w = min(running, key=lambda x: running[x][0])
+        now, i = running.pop(w)
+        scheduler.mark_test_complete(w, i)
+    assert not any(w.queue for w in workers) and not scheduler.workqueue  # every test ran
+    return now, held_long
+
+
+class _Quiet:
+    def __getattr__(self, name):
+        return lambda *a, **k: None
+
+
+def _suite(chapter_factor):
+    """The suite's shape: the timed units (tests/test_notebooks.py's four tests per assignment, the last one long;
+    a module of ten tests), the autogrades of tests/test_grading_course.py ``chapter_factor`` times as long as
+    timed, then 20 short modules; shuffled, then sorted as a worker sorts them. Returns the collection and each
+    test's seconds."""
+    import random
+
+    seconds = {}
+    for unit, s in conftest.SECONDS.items():
+        module, _, rest = unit.partition("::")
+        if module == "tests/test_grading_course.py":
+            s *= chapter_factor
+        if rest:  # one test: a chapter's autograde
+            seconds[unit] = s
+        elif "[" in module:
+            m, p = module.split("[")
+            for k, name in enumerate(("release", "leaks", "invert", "solution")):
+                seconds[f"{m}::test_{name}[{p}"] = 5 if k < 3 else s - 15
+        else:
+            for k in range(10):
+                seconds[f"{unit}::test_{k}"] = s / 10
+    for m in range(20):
+        for k in range(10):
+            seconds[f"tests/test_short_{m:02d}.py::test_{k}"] = 1.5
+    items = [_Item(i) for i in seconds]
+    random.Random(0).shuffle(items)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(conftest, "WORKER", "gw0")
+        conftest.pytest_collection_modifyitems(None, items)
+    return [i.nodeid for i in items], seconds
+
+
+def test_a_worker_busy_with_a_long_unit_never_takes_a_second_one():
+    """With the course's scheduler neither worker holds two long units at once, and the two finish within a short
+    unit of the total / 2, also when the autogrades take twice as long as timed; xdist's own loadscope (the
+    same order kept) gives one worker several long units at once and, then, finishes minutes later."""
+    pytest.importorskip("xdist")
+    from xdist.scheduler import LoadScopeScheduling
+
+    for factor in (1, 2):
+        collection, seconds = _suite(factor)
+        ours, held = _simulate(conftest.make_scheduler(_Config(), _Quiet()), collection, seconds)
+        assert max(held.values()) == 1, (factor, held)
+        assert ours <= sum(seconds.values()) / 2 + 30, (factor, ours, sum(seconds.values()))
+
+        config = _Config()
+        config.option.loadscopereorder = False
+        plain = LoadScopeScheduling(config, _Quiet())
+        plain._split_scope = conftest.work_unit
+        theirs, held = _simulate(plain, collection, seconds)
+        assert max(held.values()) >= 2, (factor, held)
+        if factor == 2:
+            assert theirs > ours + 60, (theirs, ours)
