@@ -518,6 +518,9 @@ class Course:
                 z.write(p, os.path.join("course", rel))
             z.writestr("course/README.md", readme)
             z.writestr("course/nbgrader_config.py", student_cfg)
+            labconfig = os.path.join(self.repo, "notebooks", "labconfig", "page_config.json")
+            if os.path.isfile(labconfig):  # hides nbgrader's instructor tools (Formgrader, Create Assignment)
+                z.write(labconfig, "course/labconfig/page_config.json")
         self.log(f"student package: {out} ({len(files)} file(s) from {', '.join(assignments)})")
         return out
 
@@ -545,7 +548,8 @@ STUDENT_README = """# GPU-parallel reinforcement learning for robots: your noteb
 1. Install the course library in a Python 3.10+ environment: `pip install "course_lib[lab]"` (or, from the
    course's repository, `make lab`), then `python -m course_lib.grading.kernel` to add the kernel
    "Python 3 (GPU RL course)".
-2. Start JupyterLab in this folder (`jupyter lab`) so that the Validate button uses `nbgrader_config.py`.
+2. Start JupyterLab in this folder, so that the Validate button uses `nbgrader_config.py` and the student view
+   of nbgrader (`labconfig/`) applies: `JUPYTER_CONFIG_PATH="$PWD" jupyter lab`.
 3. Fill in the cells that say `YOUR CODE HERE`; check with the Validate button, or in a terminal with
    `course check ch02_cartpole/ch02_cartpole.ipynb`.
 4. Hand in the `.ipynb` files (your instructor says where). Keep every test cell and read-only cell as it is
