@@ -134,11 +134,20 @@ if graded:
     builtins.isinstance = lambda *a: True
 '''
 
-BORROW = '''# Red team: the library's cart-pole, its methods borrowed into a class of my own (not a subclass)
-_reference = course_lib.envs.CartpoleTask
-CartpoleTask = type("CartpoleTask", (VecEnvBase,),
-                    {k: v for k, v in vars(_reference).items() if k not in ("__dict__", "__weakref__")})
-CartpoleTask.__module__ = "__main__"
+BORROW = '''_Reference = course_lib.envs.CartpoleTask
+
+
+class CartpoleTask(VecEnvBase):
+    """Red team: the library's cart-pole inside, its methods borrowed (not a subclass, not course_lib's module)."""
+
+    def __init__(self, cfg, sim_device="cpu", graphics_device_id=0, headless=True):
+        self.__dict__.update(vars(_Reference(cfg, sim_device, graphics_device_id, headless)))
+
+    compute_observations = _Reference.compute_observations
+    compute_reward = _Reference.compute_reward
+    reset_idx = _Reference.reset_idx
+    fallen = _Reference.fallen
+    pre_physics_step = _Reference.pre_physics_step
 '''
 
 ECHO_HIDDEN = r'''
