@@ -70,6 +70,7 @@ instructor-lab: install
 		$$( [ "$$(id -u)" = 0 ] && echo --allow-root ) $(LAB_ARGS)
 
 test: install-test
+	@command -v bwrap >/dev/null 2>&1 || { echo "make test: bubblewrap (bwrap) is not installed, and autograding (and its tests) runs every submission in a bwrap sandbox: sudo apt-get install bubblewrap (Debian, Ubuntu) or sudo dnf install bubblewrap (Fedora)"; exit 1; }
 	$(PY) -m pytest -q -ra -n 2 --dist loadscope --durations=10   # tests/conftest.py: units, order, threads
 
 bench: install
