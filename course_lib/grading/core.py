@@ -214,6 +214,35 @@ def _lookup(chk: Check, namespace: dict) -> dict:
     return objs
 
 
+def _show_students_frames_only() -> None:
+    """In an IPython kernel, show a :class:`CheckFailed` with the student's frames only (the test cell's line)
+    and the message, never this package's frames: IPython ignores ``__tracebackhide__``, so ``check`` registers
+    a custom exception handler for CheckFailed, once per kernel. The cell still fails (an ``error`` output,
+    execute_reply status "error"), so nbgrader's Validate button and autograder see the failure as before."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "set_custom_exc") or shell.custom_exceptions:
+        return  # not IPython, registered already, or another handler's (left alone)
+
+    def handler(self, etype, value, tb, tb_offset=None):
+        import types
+
+        kept = []
+        while tb is not None:
+            if "/course_lib/grading/" not in tb.tb_frame.f_code.co_filename.replace("\\", "/"):
+                kept.append(tb)
+            tb = tb.tb_next
+        short = None
+        for t in reversed(kept):
+            short = types.TracebackType(short, t.tb_frame, t.tb_lasti, t.tb_lineno)
+        self.showtraceback((etype, value.with_traceback(short), short), tb_offset=tb_offset)
+
+    shell.set_custom_exc((CheckFailed,), handler)
+
+
 def check(name: str, namespace: dict | None = None, **params) -> None:
     """Run the check ``name`` on what ``namespace`` (a notebook's ``globals()``) defines.
 
@@ -221,7 +250,8 @@ def check(name: str, namespace: dict | None = None, **params) -> None:
     AssertionError) that says what differs from the reference. ``params``
     select the cases (``seed``, ``n``, ...; see the chapter's module).
     """
-    __tracebackhide__ = True  # IPython: show the student the message, not our frames
+    __tracebackhide__ = True  # pytest: show the message, not our frames (IPython ignores it: see below)
+    _show_students_frames_only()
     chk = get(name)
     p = {**chk.defaults, **params}
     if chk.kind == "policy":
