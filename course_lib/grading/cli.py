@@ -25,6 +25,7 @@ import argparse
 import os
 import sys
 import time
+import warnings
 
 __all__ = ["main", "check_notebook"]
 
@@ -162,13 +163,28 @@ def check_notebook(path: str, timeout: int = 300, execute: bool = True, out=None
             if c.cell_type == "code":
                 c.outputs, c.execution_count = [], None
         kernel = KERNEL_NAME if kernel_installed() else None
-        print(f"running {path} ({'kernel ' + kernel if kernel else 'kernel from the notebook'}; up to {timeout} s "
-              f"per cell)...", file=out, flush=True)
+        code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+        print(f"running {path}: {len(code)} code cells ({'kernel ' + kernel if kernel else 'kernel from the notebook'}"
+              f"; up to {timeout} s per cell)...", file=out, flush=True)
         t0 = time.perf_counter()
+
+        def progress(cell, cell_index, **_):  # one line per cell, as it starts: the student sees where it is
+            if cell_index not in code:
+                return
+            first = next((ln.strip() for ln in cell.source.splitlines() if ln.strip()), "")
+            n = code.index(cell_index) + 1
+            print(f"  cell {n:>{len(str(len(code)))}}/{len(code)}  {time.perf_counter() - t0:4.0f} s  "
+                  f"{first[:70].rstrip()}", file=out, flush=True)
+
         client = NotebookClient(nb, timeout=timeout, allow_errors=True, interrupt_on_timeout=True,
                                 kernel_name=kernel or nb.metadata.get("kernelspec", {}).get("name", "python3"),
-                                resources={"metadata": {"path": folder}})
-        client.execute()
+                                resources={"metadata": {"path": folder}}, on_cell_execute=progress,
+                                # the kernel's own log (e.g. "Kernel is running over TCP without encryption", a
+                                # local kernel on 127.0.0.1) is not for students; its errors still show
+                                extra_arguments=["--IPKernelApp.log_level=ERROR"])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # jupyter_client/zmq deprecations, not the student's
+            client.execute()
         print(f"ran in {time.perf_counter() - t0:.0f} s; grading outside the kernel...", file=out, flush=True)
     result = recheck(nb, folder)
     quiet = QuietStderr()
