@@ -12,9 +12,11 @@
 #
 # **Grading.** Cells that say `YOUR CODE HERE` are yours: replace `raise NotImplementedError()` with your code. Test
 # cells (read-only, they start with `# Test:`) check one behaviour each; some have hidden cases too. Check your work
-# with the **Validate** button, or `course check ch01_setup/ch01_setup.ipynb` in a JupyterLab terminal (File > New >
-# Terminal: it opens in the notebooks folder). The grader runs the imports cell and your solution cells *on their own*
-# in a fresh Python process, so keep everything your functions need inside those cells.
+# with `course check ch01_setup/ch01_setup.ipynb` in a JupyterLab terminal (File > New > Terminal: it opens in the
+# notebooks folder): it shows each cell as it runs, then the points of each test and your total. The **Validate** button
+# runs the same notebook without a sign of progress, and says only "Success!" or which tests failed. The grader runs
+# the imports cell and your solution cells *on their own* in a fresh Python process, so keep everything your functions
+# need inside those cells.
 
 # %% id=environment locked
 # Is this kernel ready? (Versions, the device, what to do if something is missing.)

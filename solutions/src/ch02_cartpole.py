@@ -17,10 +17,13 @@
 # **Grading.** Write your code where it says `YOUR CODE HERE`. Each test cell (read-only, starting with `# Test:`)
 # checks one behaviour by comparing your task with the reference on seeded batches of states; hidden cases add more
 # states and the edges of every threshold. The last test evaluates your trained policy on the *reference* task in a
-# separate process: it must balance the pole for 500 steps in at least 90% of 500 episodes. Check your work with the
-# **Validate** button or `course check ch02_cartpole/ch02_cartpole.ipynb` in a JupyterLab terminal (File > New >
-# Terminal: it opens in the notebooks folder). The grader runs the imports cell and your solution cell *on their own* in
-# a fresh Python process: keep everything your class needs inside the solution cell.
+# separate process: it must balance the pole for 500 steps in at least 90% of 500 episodes. Check your work with
+# `course check ch02_cartpole/ch02_cartpole.ipynb` in a JupyterLab terminal (File > New > Terminal: it opens in the
+# notebooks folder): it shows each cell as it runs, then the points of each test and your total. The **Validate** button
+# runs the same notebook, training included, without a sign of progress (for this notebook 1.5 to 3.5 minutes on 2 CPU
+# cores, depending on their load), and says only "Success!" or which tests failed. The grader runs the imports cell
+# and your solution cell *on their own* in a fresh Python process: keep everything your class needs inside the solution
+# cell.
 
 # %% id=environment locked
 # Is this kernel ready? (Versions, the device, what to do if something is missing.)

@@ -19,10 +19,12 @@
 # compares your task with the reference on seeded batches of states; hidden cases add targets 0.2 mm either side of the
 # 5 cm ball, joints at their limits, and zero and saturated actions. The last two tests evaluate your trained policy on
 # the *reference* task in a separate process, on 1000 fixed episodes: it must reach the target in at least 80% of them,
-# with a mean reward per step above -0.2 (the chapter's "Expected Outcome"). Check your work with the **Validate**
-# button or `course check ch03_franka_reach/ch03_franka_reach.ipynb` in a JupyterLab terminal (File > New > Terminal: it
-# opens in the notebooks folder). The grader runs the imports cell and your solution cell *on their own* in a fresh
-# Python process: keep everything your class needs inside the solution cell.
+# with a mean reward per step above -0.2 (the chapter's "Expected Outcome"). Check your work with
+# `course check ch03_franka_reach/ch03_franka_reach.ipynb` in a JupyterLab terminal (File > New > Terminal: it opens in
+# the notebooks folder): it shows each cell as it runs, then the points of each test and your total. The **Validate**
+# button runs the same notebook, training included, without a sign of progress, and says only "Success!" or which
+# tests failed. The grader runs the imports cell and your solution cell *on their own* in a fresh Python process: keep
+# everything your class needs inside the solution cell.
 
 # %% id=environment locked
 # Is this kernel ready? (Versions, the device, what to do if something is missing.)

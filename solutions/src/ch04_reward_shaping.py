@@ -18,10 +18,11 @@
 # **Grading.** Write your code where it says `YOUR CODE HERE`. Each test cell (read-only, starting with `# Test:`)
 # compares your function with the reference on seeded batches; hidden cases add more states, the edges of every
 # threshold, collisions and joints near their limits. The comparison test recomputes your numbers from your own two
-# training runs. Check your work with the **Validate** button or
-# `course check ch04_reward_shaping/ch04_reward_shaping.ipynb` in a JupyterLab terminal (File > New > Terminal: it opens
-# in the notebooks folder). The grader runs the imports cell and your solution cells *on their own* in a fresh Python
-# process: keep each function self-contained.
+# training runs. Check your work with `course check ch04_reward_shaping/ch04_reward_shaping.ipynb` in a
+# JupyterLab terminal (File > New > Terminal: it opens in the notebooks folder): it shows each cell as it runs, then the
+# points of each test and your total. The **Validate** button runs the same notebook, training included, without a
+# sign of progress, and says only "Success!" or which tests failed. The grader runs the imports cell and your solution
+# cells *on their own* in a fresh Python process: keep each function self-contained.
 
 # %% id=environment locked
 # Is this kernel ready? (Versions, the device, what to do if something is missing.)

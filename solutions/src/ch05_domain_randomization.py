@@ -26,10 +26,12 @@
 # **Grading.** Write your code where it says `YOUR CODE HERE`. The tests are statistical, on fixed seeds: your samples
 # are compared with the exact distributions (ranges, Kolmogorov-Smirnov distance, independence, reproducibility) with
 # thresholds that a correct function passes by a wide margin. The last test evaluates your randomized policy on the
-# *reference* randomized test set in a separate process. Check your work with the **Validate** button or
+# *reference* randomized test set in a separate process. Check your work with
 # `course check ch05_domain_randomization/ch05_domain_randomization.ipynb` in a JupyterLab terminal (File > New >
-# Terminal: it opens in the notebooks folder). The grader runs the imports cell and your solution cells *on their own*
-# in a fresh Python process: keep everything they need inside them.
+# Terminal: it opens in the notebooks folder): it shows each cell as it runs, then the points of each test and your
+# total. The **Validate** button runs the same notebook, training included, without a sign of progress, and says only
+# "Success!" or which tests failed. The grader runs the imports cell and your solution cells *on their own* in a fresh
+# Python process: keep everything they need inside them.
 
 # %% id=environment locked
 # Is this kernel ready? (Versions, the device, what to do if something is missing.)

@@ -26,9 +26,11 @@
 # `mujoco_observation` is compared with the task's observation on seeded batches. The last tests deploy the randomized
 # policy you exported (`runs/ch06_export/policy.onnx`) to MuJoCo in a separate process, on 1000 fixed episodes, with the
 # *reference* observation: it must reach the target often enough, also with its commands 3 control steps late. Check
-# your work with the **Validate** button or `course check ch06_evaluate_deploy/ch06_evaluate_deploy.ipynb` in a
-# JupyterLab terminal (File > New > Terminal: it opens in the notebooks folder). The grader runs the imports cell and
-# your solution cells *on their own* in a fresh Python process: keep everything they need inside them.
+# your work with `course check ch06_evaluate_deploy/ch06_evaluate_deploy.ipynb` in a JupyterLab terminal (File > New >
+# Terminal: it opens in the notebooks folder): it shows each cell as it runs, then the points of each test and your
+# total. The **Validate** button runs the same notebook, training included, without a sign of progress, and says only
+# "Success!" or which tests failed. The grader runs the imports cell and your solution cells *on their own* in a fresh
+# Python process: keep everything they need inside them.
 
 # %% id=environment locked
 # Is this kernel ready? (Versions, the device, what to do if something is missing.)
