@@ -18,9 +18,16 @@ that was only cut short (rl-games' ``value_bootstrap``).
 Where the chapter's listing has a bug, this class keeps the listing running
 and says so once, in a warning that names the fix (see :meth:`_after_reset_idx`,
 :meth:`set_joint_positions`).
+
+What the library adds to a task's methods (the randomizer's re-draws and
+noise, the listing's fix after ``reset_idx``, a grader's recorder) runs at the
+task's hook points (:mod:`course_lib.envs.hooks`, :meth:`add_hook`); no method
+of an instance is replaced. A step runs one body, :meth:`_step_body`, eagerly or
+as the CUDA graph that captured it (:attr:`step_path` says which, and why).
 """
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from typing import Any
@@ -29,6 +36,7 @@ import torch
 
 from ..sim import Articulation, asset_path, load_urdf
 from ..sim.panda import configure_panda
+from .hooks import TaskHooks, install_hook_points
 from .randomization.chapter import ChapterRandomizationMixin, randomize
 
 __all__ = ["VecEnvBase", "ListingWarning"]
@@ -39,12 +47,13 @@ class ListingWarning(UserWarning):
 
 
 _warned: set = set()
+_log = logging.getLogger(__name__)
 
 
-def _warn_once(key: str, message: str) -> None:
+def _warn_once(key: str, message: str, stacklevel: int = 3) -> None:
     if key not in _warned:
         _warned.add(key)
-        warnings.warn(message, ListingWarning, stacklevel=3)
+        warnings.warn(message, ListingWarning, stacklevel=stacklevel)
 
 
 class VecEnvBase(ChapterRandomizationMixin):
@@ -54,7 +63,16 @@ class VecEnvBase(ChapterRandomizationMixin):
     ``super().__init__``) and implement :meth:`create_sim` (add robots with
     :meth:`add_robot` / :meth:`add_franka`), :meth:`compute_observations`,
     :meth:`compute_reward` and :meth:`reset_idx`.
+
+    ``reset_idx``, ``pre_physics_step``, ``compute_observations`` and
+    ``set_joint_positions`` are hook points (:mod:`course_lib.envs.hooks`):
+    called on a task they run its hooks around the method it defines;
+    ``type(task).reset_idx`` is that method alone.
     """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        install_hook_points(cls)
 
     #: control steps before a time-out; tasks may override (cfg key ``max_episode_length``)
     max_episode_length: int = 500
@@ -64,6 +82,7 @@ class VecEnvBase(ChapterRandomizationMixin):
 
     def __init__(self, cfg: Any = None, sim_device: str = "cpu", graphics_device_id: int = 0,
                  headless: bool = True):
+        self._hooks = TaskHooks()  # first: the hook points look for it
         cfg = {} if cfg is None else cfg
         self.cfg = cfg
         get = (lambda k, d=None: cfg.get(k, d)) if isinstance(cfg, dict) else (lambda k, d=None: getattr(cfg, k, d))
@@ -112,13 +131,13 @@ class VecEnvBase(ChapterRandomizationMixin):
         self._fk_cache = (-1, None, None)
         self._fused = None  # whole-step CUDA graph: decided at the first step
         self._fused_warmups = 0
+        self._step_path_said = None  # the step path last logged
         self._step_graph = None
         self._body_stepper = None
         self._episode_stats: dict = {}
         self._nonfinite_host = None  # fused step: NaN actions seen in the graph, read at the next step
         self.create_sim()
         self._finish_sim()
-        self._wrap_listing_reset()
 
     # ------------------------------------------------------------ scene setup
     def create_sim(self) -> None:
@@ -206,10 +225,28 @@ class VecEnvBase(ChapterRandomizationMixin):
             self._raise_deferred_nonfinite()
             self.actions.copy_(self._validate_actions(actions, check_finite=False))
             return self._fused_step()
-        actions = self._validate_actions(actions)
-        self.actions.copy_(actions)
+        self.actions.copy_(self._validate_actions(actions))
+        self._step_body(graphed=False)
+        return self.obs_buf, self.rew_buf, self.reset_buf, self.extras
+
+    def _step_body(self, graphed: bool) -> None:
+        """One step: what :meth:`step` runs eagerly and what the CUDA graph captures (``graphed``).
+
+        Two parts differ, and only where a graph must: ``graphed`` turns NaN actions into zeros (flagged, raised
+        at the next step: no host wait), runs the physics with the stepper made for inside a graph, and ends
+        episodes with masks (:meth:`_end_episodes_where`) instead of a list of environments
+        (:meth:`_end_episodes`, a host sync).
+        """
+        if graphed:
+            finite = torch.isfinite(self.actions).all(-1)
+            self._nonfinite.copy_(~finite)
+            self.actions.copy_(torch.where(finite[:, None], self.actions, torch.zeros_like(self.actions)))
         self.pre_physics_step(self.actions)
-        self.simulate()
+        if graphed:
+            self._graph_body_stepper()()
+            self._state_version += 1
+        else:
+            self.simulate()
         self.progress_buf += 1
         self.reset_buf.zero_()
         self.success_buf.zero_()
@@ -217,16 +254,28 @@ class VecEnvBase(ChapterRandomizationMixin):
         self._accumulate_terms()
         terminated = self.reset_buf.bool()
         self.timeout_buf.copy_((self.progress_buf >= self.max_episode_length) & ~terminated)
-        self.reset_buf.copy_((terminated | self.timeout_buf).long())
-        dones = self.reset_buf.clone()
+        done = terminated | self.timeout_buf
+        if graphed:
+            self._end_episodes_where(done)
+        else:
+            self._end_episodes(done)
+        self.compute_observations()
+        self.reset_buf.copy_(done)
+
+    def _end_episodes(self, done: torch.Tensor) -> None:
+        """Eager: the extras, then the statistics and :meth:`reset_idx` of the list of environments done."""
+        self.reset_buf.copy_(done)
         self.extras = {"time_outs": self.timeout_buf.clone(), "successes": self.success_buf.clone()}
-        env_ids = dones.nonzero(as_tuple=False).squeeze(-1)
+        env_ids = done.nonzero(as_tuple=False).squeeze(-1)
         if env_ids.numel() > 0:
             self._log_episodes(env_ids)
             self.reset_idx(env_ids)
-        self.compute_observations()
-        self.reset_buf.copy_(dones)
-        return self.obs_buf, self.rew_buf, self.reset_buf, self.extras
+
+    def _end_episodes_where(self, done: torch.Tensor) -> None:
+        """In the graph: the statistics and :meth:`reset_where` by mask; the base class zeroes the counters."""
+        self._episode_stats_where(done)
+        self.reset_where(done)
+        self.progress_buf.masked_fill_(done, 0)
 
     # --------------------------------------------- the whole step as one CUDA graph
     #: CUDA: run the whole step (actions to drives, physics, reward, resets, observation) as one CUDA graph
@@ -248,14 +297,45 @@ class VecEnvBase(ChapterRandomizationMixin):
         """Draw, outside the CUDA graph and from ``self.rng``, the random numbers that the next step's
         :meth:`reset_where` uses (into preallocated buffers). Optional."""
 
-    def _use_fused_step(self) -> bool:
+    @property
+    def step_path(self) -> str:
+        """How :meth:`step` runs now, and why: ``"cuda-graph: ..."`` (the whole step, :meth:`_step_body`,
+        replayed from one CUDA graph) or ``"eager: <reason>"`` (the same body, run op by op)."""
+        return ("cuda-graph: " if self._use_fused_step(say=False) else "eager: ") + self._step_path_reason()
+
+    def _step_path_reason(self) -> str:
+        mode = getattr(self, "stepper_mode", "auto")
+        if self.device.type != "cuda":
+            return f"on {self.device.type}, not CUDA"
+        if not self.fused_step:
+            return "fused_step is off"
+        if type(self).reset_where is VecEnvBase.reset_where:
+            return f"{type(self).__name__} has no reset_where (the masked reset a graph needs)"
+        if mode not in ("auto", "graph", "compile+graph"):
+            return f"stepper_mode {mode!r} is not a graph mode"
+        if self._hooks.changes_step():
+            return f"hooks change the step ({self._hooks!r}; a randomizer steps eagerly)"
+        return f"the whole step in one graph (physics: {'compiled' if mode == 'compile+graph' else 'eager'})"
+
+    def _use_fused_step(self, say: bool = True) -> bool:
         if self._fused is None:  # decided once: the task, the device and the stepper do not change
             mode = getattr(self, "stepper_mode", "auto")
             self._fused = bool(self.device.type == "cuda" and self.fused_step
                                and type(self).reset_where is not VecEnvBase.reset_where
                                and mode in ("auto", "graph", "compile+graph"))
-        # randomization hooks into reset_idx: a randomized task steps the ordinary way
-        return self._fused and getattr(self, "randomizer", None) is None
+        # hooks (a randomizer's) run around reset_idx and the other methods: such a task steps eagerly
+        fused = self._fused and not self._hooks.changes_step()
+        if say and self._step_path_said is not fused:
+            self._step_path_said = fused
+            _log.info("%s steps %s", type(self).__name__, self.step_path)
+        return fused
+
+    def _graph_body_stepper(self):
+        """The physics stepper that runs inside the graph: eager, or compiled with ``compile+graph``."""
+        if self._body_stepper is None:
+            inner = "compile" if getattr(self, "stepper_mode", "auto") == "compile+graph" else "eager"
+            self._body_stepper = self.robot.make_stepper(self.sim_dt * self.decimation, self.decimation, mode=inner)
+        return self._body_stepper
 
     def _fused_step(self):
         self.draw_reset_randoms()
@@ -264,12 +344,12 @@ class VecEnvBase(ChapterRandomizationMixin):
         elif self._fused_warmups < 2 or self.device.type != "cuda":
             # run eagerly first: allocates the episode sums and statistics, compiles (CPU: always; tests use it)
             self._fused_warmups += 1
-            self._step_body()
+            self._step_body(graphed=True)
         else:
             graph = torch.cuda.CUDAGraph()
             torch.cuda.synchronize(self.device)
             with torch.cuda.graph(graph):
-                self._step_body()
+                self._step_body(graphed=True)
             self._step_graph = graph
             graph.replay()  # the capture recorded the step without running it
         # Returned without copies, as Isaac Lab does: these buffers are rewritten by the next step.
@@ -295,31 +375,6 @@ class VecEnvBase(ChapterRandomizationMixin):
             raise ValueError(f"the actions of the previous step contained NaN or inf (environments {bad}...); "
                              f"those environments held still for that step instead. Check the policy's output (a "
                              f"diverged network gives NaN) before stepping")
-
-    def _step_body(self) -> None:
-        """One step with masks instead of lists of environments: what the CUDA graph records."""
-        if self._body_stepper is None:
-            inner = "compile" if getattr(self, "stepper_mode", "auto") == "compile+graph" else "eager"
-            self._body_stepper = self.robot.make_stepper(self.sim_dt * self.decimation, self.decimation, mode=inner)
-        finite = torch.isfinite(self.actions).all(-1)
-        self._nonfinite.copy_(~finite)
-        self.actions.copy_(torch.where(finite[:, None], self.actions, torch.zeros_like(self.actions)))
-        self.pre_physics_step(self.actions)
-        self._body_stepper()
-        self._state_version += 1
-        self.progress_buf += 1
-        self.reset_buf.zero_()
-        self.success_buf.zero_()
-        self.compute_reward()
-        self._accumulate_terms()
-        terminated = self.reset_buf.bool()
-        self.timeout_buf.copy_((self.progress_buf >= self.max_episode_length) & ~terminated)
-        done = terminated | self.timeout_buf
-        self._episode_stats_where(done)
-        self.reset_where(done)
-        self.progress_buf.masked_fill_(done, 0)
-        self.compute_observations()
-        self.reset_buf.copy_(done)
 
     def _episode_stats_where(self, done: torch.Tensor) -> None:
         """Like :meth:`_log_episodes`, with a mask: means over the episodes that end now (0 when none do)."""
@@ -381,25 +436,32 @@ class VecEnvBase(ChapterRandomizationMixin):
         episode["length"] = self.progress_buf[env_ids].float().mean()
         self.extras["episode"] = episode
 
+    # ------------------------------------------------------------ hooks
+    def add_hook(self, hook: str, fn, owner=None) -> None:
+        """Run ``fn`` at one of the task's hook points (:data:`course_lib.envs.hooks.HOOKS`):
+        ``"before_reset"`` ``f(env_ids)``, ``"actions"`` ``f(actions) -> actions``, ``"observations"``
+        ``f(obs) -> obs``, ``"set_joint_positions"`` ``f(env_ids, positions)``. ``owner`` names who added it
+        (:meth:`remove_hooks`). Hooks of a kind run in the order added."""
+        self._hooks.add(hook, fn, owner)
+
+    def remove_hooks(self, owner) -> None:
+        """Remove every hook that ``owner`` added."""
+        self._hooks.remove(owner)
+
     # ------------------------------------------------- the listing's bugs
-    def _wrap_listing_reset(self) -> None:
-        """Check, after every reset_idx, that the episode counters were reset.
+    def _after_reset_idx(self, env_ids) -> None:
+        """Run after every ``reset_idx`` (its hook point): check that the episode counters were reset.
 
         The chapter's listing never resets ``progress_buf``: after 500 steps
         every environment would time out at every step. We reset it for the
         listing and warn once with the fix.
         """
-        user_reset = self.reset_idx
-
-        def checked_reset(env_ids):
-            user_reset(env_ids)
-            if env_ids.numel() and bool((self.progress_buf[env_ids] != 0).any()):
-                _warn_once("progress_buf", "reset_idx did not reset progress_buf, so every episode after the first "
-                           "would time out at once; course_lib reset it for you. Fix: add "
-                           "`self.progress_buf[env_ids] = 0` to reset_idx.")
-                self.progress_buf[env_ids] = 0
-
-        self.reset_idx = checked_reset
+        if env_ids.numel() and bool((self.progress_buf[env_ids] != 0).any()):
+            # stacklevel 5: the warning names the line that called reset_idx (through its hook point)
+            _warn_once("progress_buf", "reset_idx did not reset progress_buf, so every episode after the first "
+                       "would time out at once; course_lib reset it for you. Fix: add "
+                       "`self.progress_buf[env_ids] = 0` to reset_idx.", stacklevel=5)
+            self.progress_buf[env_ids] = 0
 
     # ------------------------------------------------------- input checks
     def _validate_actions(self, actions, check_finite: bool = True) -> torch.Tensor:
@@ -584,3 +646,6 @@ class VecEnvBase(ChapterRandomizationMixin):
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(num_envs={self.num_envs}, num_obs={self.num_obs}, "
                 f"num_actions={self.num_actions}, device={self.device})")
+
+
+install_hook_points(VecEnvBase)  # the base class's own methods are hook points too (a task may not override them)

@@ -294,6 +294,8 @@ def train(task="cartpole", config=None, *, num_envs: int | None = None, iteratio
         f"of {cfg.ppo['horizon_length']} steps, seed {seed} -> {run_dir}")
     for key, old, new, why in changes:
         say(f"  {key}: {old} -> {new}  ({why})")
+    if env.device.type == "cuda":  # where a step may run as one CUDA graph: say whether it does, and why
+        say(f"  step: {env.step_path}")
 
     # rl-games, registered the IsaacGymEnvs way
     register_task(lambda: env)

@@ -3,8 +3,6 @@ chapter's functions (``randomize_physics``, ``add_observation_noise``, ``randomi
 setters) as a mixin of every task (``VecEnvBase``)."""
 from __future__ import annotations
 
-import types
-
 import torch
 
 from .presets import CHAPTER_RANDOMIZATION
@@ -18,14 +16,13 @@ def randomize(env, params, seed: int | None = None):
 
     Draws every environment's values at once, then re-draws an environment's
     at its resets (``frequency`` permitting); observations and actions get
-    their noise at every step; actions go through the actuation latency.
-    The chapter's functions (``randomize_physics``, ``add_observation_noise``,
-    ``randomize_visuals``, ``set_light_intensity``, ``set_object_color``,
-    ``set_camera_offset``) are added to ``env`` if its class lacks them.
+    their noise at every step; actions go through the actuation latency. The
+    randomizer runs at the task's hooks (``VecEnvBase.add_hook``); the
+    chapter's functions (``randomize_physics``, ...) are every task's already
+    (:class:`ChapterRandomizationMixin`).
     """
     dr = DomainRandomizer(env, params, seed)
     dr.attach()
-    _add_chapter_methods(env)
     return env
 
 
@@ -80,14 +77,3 @@ class ChapterRandomizationMixin:
     def set_camera_offset(self, env_ids, offsets) -> None:
         """Camera offset of ``env_ids`` from its nominal position, (n, 3), m (drawing only)."""
         set_camera_offset(self, env_ids, offsets)
-
-
-_CHAPTER_METHODS = ("randomize_physics", "add_observation_noise", "randomize_visuals", "set_light_intensity",
-                    "set_object_color", "set_camera_offset")
-
-
-def _add_chapter_methods(env) -> None:
-    """Bind the mixin's methods to ``env`` where its class has none (until VecEnvBase has the mixin)."""
-    for name in _CHAPTER_METHODS:
-        if not hasattr(type(env), name):
-            setattr(env, name, types.MethodType(getattr(ChapterRandomizationMixin, name), env))

@@ -165,8 +165,9 @@ class DomainRandomizer:
 
     Built alone, it changes nothing: call :meth:`apply` (physics, latency,
     visuals of some environments), :meth:`noise_obs` and
-    :meth:`noise_actions`; or let :func:`randomize` hook it into the task's
-    ``reset_idx``, ``pre_physics_step`` and ``compute_observations``.
+    :meth:`noise_actions`; or let :func:`randomize` add it to the task's
+    hooks (:meth:`attach`: before ``reset_idx``, on the actions that
+    ``pre_physics_step`` gets, on what ``compute_observations`` returns).
 
     Attributes: ``params`` (:class:`RandomizationParams`), ``seed``,
     ``step_count`` (control steps seen; drives schedules), ``randomize_buf``
@@ -188,7 +189,7 @@ class DomainRandomizer:
         self.randomize_buf = torch.zeros(N, dtype=torch.long, device=self.device)
         self._first = True
         self._last_global_step = 0
-        self._hooks: dict | None = None
+        self._attached = False  # hooked into the task (attach / detach)
         self.nominal = _nominal(env)
         self._check_actors()
         self._check_noise_widths()
@@ -417,52 +418,45 @@ class DomainRandomizer:
             self.latency.reset(None)
 
     def attach(self) -> None:
-        """Hook into the task: ``reset_idx`` re-draws, ``pre_physics_step`` gets delayed and noisy actions,
-        ``compute_observations`` returns noisy observations. Draws everything once, now."""
+        """Add this randomizer to the task's hooks (:meth:`VecEnvBase.add_hook`): before ``reset_idx`` it
+        re-draws (:meth:`on_reset`), ``pre_physics_step`` gets delayed and noisy actions (:meth:`on_actions`),
+        ``compute_observations`` returns noisy observations (:meth:`on_observations`). Draws everything once,
+        now. A randomizer already attached to the task is detached first."""
         env = self.env
         old = getattr(env, "randomizer", None)
         if isinstance(old, DomainRandomizer) and old is not self:
             old.detach()
-        inst = env.__dict__
-        saved = {name: inst.get(name) for name in ("reset_idx", "pre_physics_step", "compute_observations")}
-        reset_idx, pre, obs_fn = env.reset_idx, env.pre_physics_step, env.compute_observations
-        dr = self
-
-        def randomized_reset_idx(env_ids):
-            dr.on_reset(env_ids)
-            reset_idx(env_ids)
-
-        def randomized_pre_physics_step(actions):
-            dr.on_step()
-            pre(dr.process_actions(actions))
-
-        def randomized_compute_observations():
-            out = obs_fn()
-            if dr.params.observations:
-                noisy = dr.noise_obs(env.obs_buf)
-                env.obs_buf.copy_(noisy)
-                return env.obs_buf
-            return out
-
-        env.reset_idx = randomized_reset_idx
-        env.pre_physics_step = randomized_pre_physics_step
-        env.compute_observations = randomized_compute_observations
+        if not self._attached:
+            env.add_hook("before_reset", self.on_reset, owner=self)
+            env.add_hook("actions", self.on_actions, owner=self)
+            env.add_hook("observations", self.on_observations, owner=self)
+            self._attached = True
         env.randomizer = self
-        self._hooks = saved
         self.apply(None, force=True)
         if self.latency is not None:
             self.latency.reset(None)
 
+    def on_actions(self, actions: torch.Tensor) -> torch.Tensor:
+        """The ``actions`` hook: count the step (:meth:`on_step`), then what the robot executes
+        (:meth:`process_actions`)."""
+        self.on_step()
+        return self.process_actions(actions)
+
+    def on_observations(self, obs: torch.Tensor) -> torch.Tensor:
+        """The ``observations`` hook: with ``observations`` noise, the task's ``obs_buf`` made noisy in place
+        (and returned); without, ``obs`` as the task returned it."""
+        if self.params.observations:
+            env = self.env
+            env.obs_buf.copy_(self.noise_obs(env.obs_buf))
+            return env.obs_buf
+        return obs
+
     def detach(self, restore: bool = True) -> None:
         """Remove the hooks; with ``restore`` put the nominal values back."""
         env = self.env
-        if self._hooks is not None:
-            for name, fn in self._hooks.items():
-                if fn is None:
-                    env.__dict__.pop(name, None)
-                else:
-                    setattr(env, name, fn)
-            self._hooks = None
+        if self._attached:
+            env.remove_hooks(self)
+            self._attached = False
         if getattr(env, "randomizer", None) is self:
             env.randomizer = None
         if restore:
