@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .config import resolve_cfg
-from .rewards import cartpole_exercise_reward, cartpole_isaacgym_reward
+from .config import packaged_setting, resolve_cfg
+from .rewards import CARTPOLE_FALL_PENALTY, CARTPOLE_UPRIGHT_ANGLE, cartpole_exercise_reward, cartpole_isaacgym_reward
 from .vec_env import VecEnvBase
 
 __all__ = ["CartpoleCfg", "CartpoleTask", "CARTPOLE_REWARDS", "cartpole_reward_function"]
@@ -26,8 +26,8 @@ __all__ = ["CartpoleCfg", "CartpoleTask", "CARTPOLE_REWARDS", "cartpole_reward_f
 
 @dataclass
 class CartpoleCfg:
-    num_envs: int = 512  # parallel environments
-    env_spacing: float = 4.0  # m (drawing only)
+    num_envs: int = packaged_setting("cartpole", "num_envs")  # parallel environments
+    env_spacing: float = packaged_setting("cartpole", "env_spacing")  # m (drawing only)
     seed: int | None = None
     sim_dt: float = 1.0 / 120.0  # s: IsaacGymEnvs' dt 1/60 with 2 substeps
     decimation: int = 2  # control at 60 Hz
@@ -35,8 +35,8 @@ class CartpoleCfg:
     max_push_effort: float = 400.0  # N per unit action
     reset_dist: float = 3.0  # m: the cart leaving |x| > 3 is a failure
     fall_angle: float = math.pi / 2  # rad: the pole beyond this has fallen
-    upright_angle: float = math.radians(12.0)  # rad: +1 per step inside this
-    fall_penalty: float = 10.0  # Exercise 2's -10
+    upright_angle: float = CARTPOLE_UPRIGHT_ANGLE  # rad: +1 per step inside this
+    fall_penalty: float = CARTPOLE_FALL_PENALTY  # Exercise 2's -10
     reward: str = "exercise2"  # "exercise2" or "isaacgym"
     # Domain randomization (Isaac Gym's randomization_params schema; see course_lib.envs.randomization)
     randomize: bool = False

@@ -18,8 +18,10 @@ from dataclasses import dataclass
 import torch
 
 from ..sim.panda import PANDA_ARMATURE, PANDA_DRIVE_DAMPING, PANDA_HOME, configure_panda
-from .config import resolve_cfg
-from .rewards import dense_reach_reward, improved_reach_reward, reach_reward, sparse_reach_reward
+from .config import packaged_setting, resolve_cfg
+from .rewards import (IMPROVED_COLLISION_PENALTY, IMPROVED_JOINT_LIMIT_WEIGHT, IMPROVED_SUCCESS_BONUS,
+                      JOINT_LIMIT_MARGIN, REACH_ACTION_WEIGHT, REACH_SUCCESS_BONUS, REACH_SUCCESS_RADIUS,
+                      dense_reach_reward, improved_reach_reward, reach_reward, sparse_reach_reward)
 from .vec_env import VecEnvBase
 
 __all__ = ["FrankaReachCfg", "FrankaReachTask", "configure_panda", "PANDA_HOME", "REACH_REWARDS",
@@ -28,8 +30,12 @@ __all__ = ["FrankaReachCfg", "FrankaReachTask", "configure_panda", "PANDA_HOME",
 
 @dataclass
 class FrankaReachCfg:
-    num_envs: int = 4096  # parallel environments
-    env_spacing: float = 2.0  # m, grid spacing between robots (drawing only)
+    """The reach task's settings: their one owner, read by graders and widgets. Defaults written elsewhere are
+    read from there: the training file (``num_envs``, ``env_spacing``: course_lib/configs/franka_reach.yaml),
+    the reward's numbers (course_lib.envs.rewards), the Panda's (course_lib.sim.panda)."""
+
+    num_envs: int = packaged_setting("franka_reach", "num_envs")  # parallel environments
+    env_spacing: float = packaged_setting("franka_reach", "env_spacing")  # m, grid spacing (drawing only)
     seed: int | None = None  # seed of the task's generator (initial poses, targets)
     sim_dt: float = 1.0 / 120.0  # s, physics step
     decimation: int = 2  # physics steps per control step: control at 60 Hz
@@ -38,15 +44,15 @@ class FrankaReachCfg:
     # else 0), "dense" (-distance + 10 within 5 cm) and "improved" (the chapter's "Improved Franka Reach Reward",
     # course_lib.envs.rewards.improved_reach_reward)
     reward: str = "chapter"
-    success_radius: float = 0.05  # m
-    success_bonus: float = 10.0  # reward on the success step ("chapter", "sparse", "dense")
-    action_penalty: float = 0.01  # weight of |action| ("chapter", "improved")
+    success_radius: float = REACH_SUCCESS_RADIUS  # m
+    success_bonus: float = REACH_SUCCESS_BONUS  # reward on the success step ("chapter", "sparse", "dense")
+    action_penalty: float = REACH_ACTION_WEIGHT  # weight of |action| ("chapter", "improved")
     # The improved reward's weights (the chapter's numbers; see improved_reach_reward)
-    improved_success_bonus: float = 5.0  # the chapter scales the bonus down from 10 to 5
-    collision_penalty: float = 2.0  # per step in collision (self or table, capsule model)
+    improved_success_bonus: float = IMPROVED_SUCCESS_BONUS  # the chapter scales the bonus down from 10 to 5
+    collision_penalty: float = IMPROVED_COLLISION_PENALTY  # per step in collision (self or table, capsule model)
     reset_on_collision: bool = True  # a collision ends the episode, as a failure (not a success, not a time-out)
-    joint_limit_penalty: float = 0.1  # per joint within joint_limit_margin of its own limit
-    joint_limit_margin: float = 0.15  # rad (5 % of joint 4's 3.0 rad range)
+    joint_limit_penalty: float = IMPROVED_JOINT_LIMIT_WEIGHT  # per joint within joint_limit_margin of its own limit
+    joint_limit_margin: float = JOINT_LIMIT_MARGIN  # rad (5 % of joint 4's 3.0 rad range)
     # Targets: uniform in the chapter's box, robot base frame, m
     target_low: tuple = (0.3, -0.3, 0.2)
     target_high: tuple = (0.9, 0.3, 0.8)

@@ -9,6 +9,11 @@ A task chooses among them by name (its config's ``reward``) from a registry
 of functions with one signature, next to the task: ``REACH_REWARDS`` in
 :mod:`course_lib.envs.franka_reach`, ``CARTPOLE_REWARDS`` in
 :mod:`course_lib.envs.cartpole`.
+
+The rewards' numbers (weights, the success radius, the cart-pole's angles)
+are written once, in the constants below: the functions' defaults and the
+tasks' configs (``FrankaReachCfg``, ``CartpoleCfg``) read them, and graders
+and widgets read the configs.
 """
 from __future__ import annotations
 
@@ -18,12 +23,38 @@ import torch
 
 __all__ = [
     "reach_reward", "sparse_reach_reward", "dense_reach_reward", "improved_reach_reward", "near_joint_limits",
-    "cartpole_exercise_reward", "cartpole_isaacgym_reward",
+    "cartpole_exercise_reward", "cartpole_isaacgym_reward", "REACH_SUCCESS_RADIUS", "REACH_SUCCESS_BONUS",
+    "REACH_ACTION_WEIGHT", "IMPROVED_SUCCESS_BONUS", "IMPROVED_COLLISION_PENALTY", "IMPROVED_JOINT_LIMIT_WEIGHT",
+    "JOINT_LIMIT_MARGIN", "CARTPOLE_UPRIGHT_ANGLE", "CARTPOLE_FALL_PENALTY", "ISAACGYM_FALL_PENALTY",
 ]
 
+# ------------------------------------------------------------ the numbers (each written here only)
+#: m: the reach task's success, the TCP this close to the target (the chapter's 5 cm)
+REACH_SUCCESS_RADIUS = 0.05
+#: the chapter's bonus on a success step (rewards "chapter", "sparse", "dense")
+REACH_SUCCESS_BONUS = 10.0
+#: weight of |action| in the chapter's and the improved reward
+REACH_ACTION_WEIGHT = 0.01
+#: the improved reward's bonus: the chapter scales it down from 10 to 5
+IMPROVED_SUCCESS_BONUS = 5.0
+#: the improved reward's penalty per step in collision (self or table, capsule model)
+IMPROVED_COLLISION_PENALTY = 2.0
+#: the improved reward's penalty per joint near its limit
+IMPROVED_JOINT_LIMIT_WEIGHT = 0.1
+#: rad: a joint closer than this to either of its own limits is "near its limit" (improved reward).
+#: The chapter tests ``abs(q) > 0.9``, which would mean "the outer 5 % of the range at either end" for a joint
+#: normalised to [-1, 1]; 5 % of the Panda's narrowest range (joint 4, -3.0718..-0.0698: 3.0 rad) is 0.15 rad.
+JOINT_LIMIT_MARGIN = 0.15
+#: rad: +1 per step while the pole is within this of upright (Exercise 2's 12 degrees)
+CARTPOLE_UPRIGHT_ANGLE = math.radians(12.0)
+#: Exercise 2's -10 when the pole falls
+CARTPOLE_FALL_PENALTY = 10.0
+#: IsaacGymEnvs' -2 on failure
+ISAACGYM_FALL_PENALTY = 2.0
 
-def reach_reward(distance: torch.Tensor, actions: torch.Tensor, success_radius: float = 0.05,
-                 success_bonus: float = 10.0, action_weight: float = 0.01):
+
+def reach_reward(distance: torch.Tensor, actions: torch.Tensor, success_radius: float = REACH_SUCCESS_RADIUS,
+                 success_bonus: float = REACH_SUCCESS_BONUS, action_weight: float = REACH_ACTION_WEIGHT):
     """The chapter's Franka reach reward.
 
     distance: (N,) TCP-to-target distance, m. actions: (N, 7) in [-1, 1].
@@ -37,25 +68,21 @@ def reach_reward(distance: torch.Tensor, actions: torch.Tensor, success_radius: 
     return sum(terms.values()), terms
 
 
-def sparse_reach_reward(distance: torch.Tensor, success_radius: float = 0.05, success_bonus: float = 10.0):
+def sparse_reach_reward(distance: torch.Tensor, success_radius: float = REACH_SUCCESS_RADIUS,
+                        success_bonus: float = REACH_SUCCESS_BONUS):
     """+10 within 5 cm of the target, else 0 (Exercise 4's sparse reward). distance: (N,)."""
     terms = {"success": success_bonus * (distance < success_radius).to(distance.dtype)}
     return terms["success"].clone(), terms
 
 
-def dense_reach_reward(distance: torch.Tensor, success_radius: float = 0.05, success_bonus: float = 10.0):
+def dense_reach_reward(distance: torch.Tensor, success_radius: float = REACH_SUCCESS_RADIUS,
+                       success_bonus: float = REACH_SUCCESS_BONUS):
     """-distance plus the success bonus (Exercise 4's dense reward). distance: (N,)."""
     terms = {
         "distance": -distance,
         "success": success_bonus * (distance < success_radius).to(distance.dtype),
     }
     return sum(terms.values()), terms
-
-
-#: rad: a joint closer than this to either of its own limits is "near its limit" (improved reward).
-#: The chapter tests ``abs(q) > 0.9``, which would mean "the outer 5 % of the range at either end" for a joint
-#: normalised to [-1, 1]; 5 % of the Panda's narrowest range (joint 4, -3.0718..-0.0698: 3.0 rad) is 0.15 rad.
-JOINT_LIMIT_MARGIN = 0.15
 
 
 def near_joint_limits(q: torch.Tensor, q_lower: torch.Tensor, q_upper: torch.Tensor,
@@ -76,9 +103,11 @@ def near_joint_limits(q: torch.Tensor, q_lower: torch.Tensor, q_upper: torch.Ten
 
 
 def improved_reach_reward(distance: torch.Tensor, actions: torch.Tensor, collided: torch.Tensor, q: torch.Tensor,
-                          q_lower: torch.Tensor, q_upper: torch.Tensor, success_radius: float = 0.05,
-                          success_bonus: float = 5.0, action_weight: float = 0.01, collision_penalty: float = 2.0,
-                          joint_limit_weight: float = 0.1, joint_limit_margin: float = JOINT_LIMIT_MARGIN):
+                          q_lower: torch.Tensor, q_upper: torch.Tensor, success_radius: float = REACH_SUCCESS_RADIUS,
+                          success_bonus: float = IMPROVED_SUCCESS_BONUS, action_weight: float = REACH_ACTION_WEIGHT,
+                          collision_penalty: float = IMPROVED_COLLISION_PENALTY,
+                          joint_limit_weight: float = IMPROVED_JOINT_LIMIT_WEIGHT,
+                          joint_limit_margin: float = JOINT_LIMIT_MARGIN):
     """The chapter's "Improved Franka Reach Reward", with the joint-limit test fixed.
 
     distance: (N,) TCP-to-target distance, m. actions: (N, 7) in [-1, 1].
@@ -124,7 +153,8 @@ def _check_batch(distance, actions, collided, q) -> None:
 
 
 def cartpole_exercise_reward(pole_angle: torch.Tensor, fallen: torch.Tensor,
-                             upright_angle: float = math.radians(12.0), fall_penalty: float = 10.0):
+                             upright_angle: float = CARTPOLE_UPRIGHT_ANGLE,
+                             fall_penalty: float = CARTPOLE_FALL_PENALTY):
     """Exercise 2: +1 per step while |theta| < 12 degrees, -10 when the pole falls.
 
     pole_angle: (N,) rad. fallen: (N,) bool, the failure condition of this step.
@@ -137,7 +167,7 @@ def cartpole_exercise_reward(pole_angle: torch.Tensor, fallen: torch.Tensor,
     return sum(terms.values()), terms
 
 
-def cartpole_isaacgym_reward(pole_angle, cart_vel, pole_vel, fallen, fall_penalty: float = 2.0):
+def cartpole_isaacgym_reward(pole_angle, cart_vel, pole_vel, fallen, fall_penalty: float = ISAACGYM_FALL_PENALTY):
     """IsaacGymEnvs' shaped cart-pole reward: 1 - theta^2 - 0.01 |xdot| - 0.005 |thetadot|, -2 on failure.
 
     All arguments (N,); ``fallen`` bool. On failure the total is exactly -2, as in IsaacGymEnvs.

@@ -36,6 +36,7 @@ import math
 
 import torch
 
+from ..envs import FrankaReachCfg
 from .common import generator as _gen
 from .common import host_tensor as _t
 from .common import evaluated as _evaluated
@@ -51,11 +52,13 @@ import course_lib
 from course_lib.envs import VecEnvBase
 from course_lib.envs.franka_reach import PANDA_HOME, FrankaReachCfg, configure_panda"""
 
-SUCCESS_RADIUS = 0.05  # m
-SUCCESS_BONUS = 10.0
-ACTION_WEIGHT = 0.01
-BOX_LOW = (0.3, -0.3, 0.2)  # m, the chapter's target box
-BOX_HIGH = (0.9, 0.3, 0.8)
+# The reference task's settings, read from its config (their one owner)
+_REFERENCE = FrankaReachCfg()
+SUCCESS_RADIUS = _REFERENCE.success_radius  # m
+SUCCESS_BONUS = _REFERENCE.success_bonus
+ACTION_WEIGHT = _REFERENCE.action_penalty
+BOX_LOW = tuple(_REFERENCE.target_low)  # m, the chapter's target box
+BOX_HIGH = tuple(_REFERENCE.target_high)
 BLOCKS = (("joint positions", 0, 7), ("joint velocities", 7, 14), ("target - TCP", 14, 17))
 
 # the kinds of state in a reward batch

@@ -36,6 +36,8 @@ import os
 
 import torch
 
+from ..envs import FrankaReachCfg
+from ..sim import asset_path, load_urdf
 from .common import generator as _gen
 from .core import PREAMBLES, Check, CheckFailed, register
 
@@ -45,12 +47,16 @@ import torch
 
 import course_lib"""
 
-# The Panda's joint limits, rad (DESIGN.md; the same as the URDF's)
-Q_LOWER = (-2.8973, -1.7628, -2.8973, -3.0718, -2.8973, -0.0175, -2.8973)
-Q_UPPER = (2.8973, 1.7628, 2.8973, -0.0698, 2.8973, 3.7525, 2.8973)
-HOME = (0.0, 0.0, 0.0, -1.5708, 0.0, 1.5708, -0.7853)
-RADIUS = 0.05  # m
-MARGIN = 0.15  # rad, the reference's joint-limit margin
+# Read from their owners: the Panda's joint limits, rad, from its URDF (as written there: float64); the home
+# pose (course_lib.sim.panda), the success radius and the joint-limit margin from the reference task's config.
+_PANDA = load_urdf(asset_path("franka_panda.urdf"), 1, dtype=torch.float64)
+Q_LOWER = tuple(_PANDA.lower.tolist())
+Q_UPPER = tuple(_PANDA.upper.tolist())
+_REFERENCE = FrankaReachCfg()
+HOME = tuple(_REFERENCE.home_pose)
+RADIUS = _REFERENCE.success_radius  # m
+MARGIN = _REFERENCE.joint_limit_margin  # rad, the reference's joint-limit margin
+BONUS = _REFERENCE.success_bonus  # the sparse and dense rewards' bonus
 
 #: the kinds of state in an improved-reward batch
 KINDS = ("free", "success", "collision", "success and collision", "near a lower limit", "near an upper limit",
@@ -135,14 +141,14 @@ def _dense_ref(d):
 
 
 SPARSE_HINTS = (
-    (lambda d: torch.full_like(d, 10.0), " (+10 everywhere: the bonus is only for distances below 0.05 m)"),
+    (lambda d: torch.full_like(d, BONUS), " (+10 everywhere: the bonus is only for distances below 0.05 m)"),
     (lambda d: (d < RADIUS).float(), " (the bonus is +10, not +1)"),
-    (lambda d: -d + 10.0 * (d < RADIUS).float(), " (that is the dense reward: the sparse one has no -distance)"),
+    (lambda d: -d + BONUS * (d < RADIUS).float(), " (that is the dense reward: the sparse one has no -distance)"),
 )
 DENSE_HINTS = (
     (lambda d: -d, " (the +10 success bonus within 5 cm is missing)"),
-    (lambda d: d + 10.0 * (d < RADIUS).float(), " (a sign error: the reward is -distance)"),
-    (lambda d: 10.0 * (d < RADIUS).float(), " (that is the sparse reward: the dense one adds -distance)"),
+    (lambda d: d + BONUS * (d < RADIUS).float(), " (a sign error: the reward is -distance)"),
+    (lambda d: BONUS * (d < RADIUS).float(), " (that is the sparse reward: the dense one adds -distance)"),
 )
 
 
@@ -216,7 +222,7 @@ def judge_improved(cases, out):
         return f"{n} states of {len(KINDS)} kinds"
     # what does the student's reward look like?
     base = exp - terms["joint_limit"].double()
-    chapter = base - 0.1 * (cases["q"].abs() > 0.9).sum(-1).double()
+    chapter = base - _REFERENCE.joint_limit_penalty * (cases["q"].abs() > 0.9).sum(-1).double()
     hints = [
         (chapter, " (this is the chapter's `abs(q) > 0.9` test: on the Panda it penalises joints 4 and 6 at the home "
                   "pose, far from their limits, and misses joint 4 near its upper limit -0.07 rad; penalise joints "

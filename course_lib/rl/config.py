@@ -122,7 +122,9 @@ CPU_PROFILES: dict = {
 
 def default_config_path(task: str) -> str:
     """Path of the packaged YAML for ``task`` (``course_lib/configs/<task>.yaml``)."""
-    here = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", f"{task}.yaml")
+    from ..envs.config import packaged_config_path  # the tasks' configs read their num_envs in the same file
+
+    here = packaged_config_path(task)
     if not os.path.exists(here):
         avail = sorted(f[:-5] for f in os.listdir(os.path.dirname(here)) if f.endswith(".yaml"))
         raise ConfigError(f"no packaged config for task {task!r} (packaged: {avail}); pass one with config=... / --config FILE")

@@ -17,12 +17,17 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from ..envs import FrankaReachCfg
 from .draw import draw_arm
 from .plots import figure_image
 from .rollout import record_rollout
 
 __all__ = ["target_panel", "reward_weights_panel", "reach_reward_from_rollout", "TargetPanel",
            "RewardWeightsPanel"]
+
+
+#: the reach task's settings (its config owns them): the reward's default weights, the target box
+_REACH = FrankaReachCfg()
 
 
 def _show(fig, output):
@@ -37,8 +42,9 @@ def _show(fig, output):
         display(figure_image(fig))
 
 
-def reach_reward_from_rollout(rollout, distance_weight: float = 1.0, action_penalty: float = 0.01,
-                              success_bonus: float = 10.0, success_radius: float = 0.05) -> np.ndarray:
+def reach_reward_from_rollout(rollout, distance_weight: float = 1.0, action_penalty: float = _REACH.action_penalty,
+                              success_bonus: float = _REACH.success_bonus,
+                              success_radius: float = _REACH.success_radius) -> np.ndarray:
     """(T, E) reach reward of a recorded rollout, recomputed with other weights.
 
     ``distance_weight * -distance - action_penalty * |action| + success_bonus
@@ -137,8 +143,8 @@ class TargetPanel:
         import ipywidgets as w
 
         self.env, self.policy = env, policy
-        lo = np.asarray(getattr(env, "target_low", torch.tensor((0.3, -0.3, 0.2))).cpu(), dtype=float)
-        hi = np.asarray(getattr(env, "target_high", torch.tensor((0.9, 0.3, 0.8))).cpu(), dtype=float)
+        lo = np.asarray(getattr(env, "target_low", torch.tensor(_REACH.target_low)).cpu(), dtype=float)
+        hi = np.asarray(getattr(env, "target_high", torch.tensor(_REACH.target_high)).cpu(), dtype=float)
         self.sliders = {k: w.FloatSlider(value=round((a + b) / 2, 2), min=a, max=b, step=0.01,
                                          description=f"{k} (m)", continuous_update=False)
                         for k, a, b in zip("xyz", lo, hi)}
