@@ -53,3 +53,42 @@ def solution_namespace(assignment: str, cells, edits=(), extra: str = "") -> dic
     ns: dict = {}
     exec(compile(preamble(assignment.split("_")[0]) + "\n" + code + "\n" + extra, "<solution cells>", "exec"), ns)
     return ns
+
+
+def notebook_check_calls(assignment: str, hidden: bool | None = None) -> dict:
+    """The ``check(...)`` calls of the test cells of ``solutions/src/<assignment>.py`` (the instructor's source, the
+    one owner of the hidden cases): ``{check name: [params, ...]}`` in the order written, ``params`` the call's
+    keyword arguments. ``hidden``: True = only the calls between ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN
+    TESTS``, False = only the others, None = all. Tests read the hidden seeds here instead of copying them."""
+    import ast
+    import re
+
+    with open(os.path.join(ROOT, "solutions", "src", f"{assignment}.py")) as f:
+        text = f.read()
+    out: dict = {}
+    for cell in re.split(r"^# %% ", text, flags=re.M)[1:]:
+        if not re.match(r"id=\S+ tests\b", cell):
+            continue
+        in_hidden = False
+        lines = cell.splitlines(keepends=True)
+        i = 0
+        while i < len(lines):
+            line = lines[i]
+            if line.startswith("### BEGIN HIDDEN TESTS"):
+                in_hidden = True
+            elif line.startswith("### END HIDDEN TESTS"):
+                in_hidden = False
+            elif line.startswith("check("):
+                source = line
+                while True:  # a call may go on over several lines
+                    try:
+                        call = ast.parse(source).body[0].value
+                        break
+                    except SyntaxError:
+                        i += 1
+                        source += lines[i]
+                if hidden is None or hidden == in_hidden:
+                    params = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
+                    out.setdefault(ast.literal_eval(call.args[0]), []).append(params)
+            i += 1
+    return out

@@ -10,10 +10,12 @@ import torch
 import course_lib
 from course_lib.grading import CheckFailed, check, export_policy
 from course_lib.grading.core import preamble
+from tests._helpers import notebook_check_calls
 
 torch.set_num_threads(1)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NB = os.path.join(ROOT, "solutions", "ch04_reward_shaping", "ch04_reward_shaping.ipynb")
+HIDDEN = notebook_check_calls("ch04_reward_shaping", hidden=True)  # the notebook's hidden cases (solutions/src)
 
 
 def _cells():
@@ -38,10 +40,10 @@ def test_imports_cell_is_the_preamble():
 
 
 @pytest.mark.parametrize("name, params", [
-    ("ch04.sparse_reward", {}), ("ch04.sparse_reward", {"seed": 40417, "n": 5000, "edges": True, "hidden": True}),
+    ("ch04.sparse_reward", {}), ("ch04.sparse_reward", HIDDEN["ch04.sparse_reward"][0]),
     ("ch04.dense_reward", {"edges": True}), ("ch04.improved_reward", {}),
-    ("ch04.improved_reward", {"seed": 40419, "n": 6000, "edges": True, "hidden": True}),
-    ("ch04.final_success", {}), ("ch04.final_success", {"seed": 40421, "k": 20, "last": 50, "hidden": True}),
+    ("ch04.improved_reward", HIDDEN["ch04.improved_reward"][0]),
+    ("ch04.final_success", {}), ("ch04.final_success", HIDDEN["ch04.final_success"][1]),
 ])
 def test_solution_passes(name, params, capsys):
     check(name, solution_namespace(), **params)
@@ -68,7 +70,8 @@ def test_mistakes_fail_with_a_hint(name, edit, message):
 def test_hidden_failures_do_not_show_values():
     ns = solution_namespace([("near_limit = (q < q_lower + 0.15) | (q > q_upper - 0.15)", "near_limit = q.abs() > 0.9")])
     with pytest.raises(CheckFailed) as e:
-        check("ch04.improved_reward", ns, seed=40419, n=600, edges=True, hidden=True)
+        check("ch04.improved_reward", ns, seed=HIDDEN["ch04.improved_reward"][0]["seed"], n=600, edges=True,
+              hidden=True)
     assert "[hidden cases]" in str(e.value) and "e.g." not in str(e.value)
 
 

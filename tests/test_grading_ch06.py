@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from course_lib.grading import CheckFailed, check
-from tests._helpers import solution_namespace
+from tests._helpers import notebook_check_calls, solution_namespace
 
 torch.set_num_threads(1)  # a shared 2-core machine
 
@@ -18,12 +18,9 @@ pytest.importorskip("mujoco")
 
 CELLS = ("wilson", "export", "observation")
 CHECKS = ("wilson", "export_match", "export_standalone", "observation")
-CALLS = {  # the notebook's test cells: (params, ...) per check, visible then hidden
-    "wilson": [{}, {"hidden": True}],
-    "export_match": [{"seed": 0}, {"seed": 6002, "hidden": True}],
-    "export_standalone": [{"seed": 0}],
-    "observation": [{"seed": 0}, {"seed": 6003, "hidden": True}],
-}
+_CALLS = notebook_check_calls("ch06_evaluate_deploy")
+CALLS = {  # the notebook's test cells: (params, ...) per check, visible then hidden (solutions/src: their owner)
+    name: _CALLS[f"ch06.{name}"] for name in CHECKS}
 
 
 def namespace(edits=(), extra=""):
@@ -223,7 +220,8 @@ def test_one_deployment_per_file_and_way_per_process(tmp_path, monkeypatch):
     for _ in range(2):
         assert ep.deploy_exported(str(f), 1000, 0, "nominal")["success_rate"] == 0.9
     ep.deploy_exported(str(f), 1000, 0, "delay3")
-    ep.deploy_exported(str(f), 1000, 6006, "nominal")
+    hidden_seed = _CALLS["ch06.deployed"][1]["seed"]
+    ep.deploy_exported(str(f), 1000, hidden_seed, "nominal")
     f.write_bytes(b"policy 2")
     ep.deploy_exported(str(f), 1000, 0, "nominal")
-    assert calls == [("nominal", 0), ("delay3", 0), ("nominal", 6006), ("nominal", 0)]
+    assert calls == [("nominal", 0), ("delay3", 0), ("nominal", hidden_seed), ("nominal", 0)]
