@@ -29,6 +29,7 @@ import math
 
 import torch
 
+from ..envs import CartpoleCfg
 from .common import generator as _gen
 from .common import host_tensor as _t
 from .common import (judge_reset_counters, judge_success_rate, obs_matrix, per_env_vector, policy_cases,
@@ -42,10 +43,12 @@ import torch
 import course_lib
 from course_lib.envs import VecEnvBase"""
 
-UPRIGHT = math.radians(12.0)  # rad
-FALL = math.pi / 2  # rad
-TRACK = 3.0  # m
-FALL_PENALTY = -10.0
+# The reference task's settings, read from its config (their one owner)
+_REFERENCE = CartpoleCfg()
+UPRIGHT = _REFERENCE.upright_angle  # rad
+FALL = _REFERENCE.fall_angle  # rad
+TRACK = _REFERENCE.reset_dist  # m
+FALL_PENALTY = -_REFERENCE.fall_penalty
 POS_RANGE = 0.1  # reset: |x|, |theta| <= 0.1
 VEL_RANGE = 0.25  # reset: |x_dot|, |theta_dot| <= 0.25
 OBS_NAMES = ("cart position", "cart velocity", "pole angle", "pole angular velocity")
