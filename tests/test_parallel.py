@@ -28,7 +28,7 @@ def test_a_module_is_one_unit_unless_split():
     assert unit("tests/test_cli.py::test_help[args0]") == "tests/test_cli.py"
     # the chapter 1-2 instructor workflow is one ordered unit; each chapter's autograde is a unit of its own
     for name in ("test_collect_reads_both_layouts_and_nothing_else", "test_what_the_bad_submissions_show",
-                 "test_grades_csv_has_every_student", "test_budget_times_are_recorded"):
+                 "test_grades_csv_has_every_student", "test_the_gradebook_lost_nobody"):
         assert unit(f"tests/test_grading_course.py::{name}") == "tests/test_grading_course.py"
     assert (unit("tests/test_grading_course.py::test_ch05_submissions_get_the_expected_scores")
             == "tests/test_grading_course.py::test_ch05_submissions_get_the_expected_scores")
