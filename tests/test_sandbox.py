@@ -179,3 +179,35 @@ def test_course_grade_refuses_to_grade_without_bwrap_unless_told(monkeypatch, tm
     assert "WARNING: --no-sandbox" in err
     assert "bubblewrap" not in err.split("WARNING: --no-sandbox")[1]  # it went on (and found nothing to grade)
     assert "no submissions of ch02_cartpole" in err
+
+
+def test_a_sandboxed_kernel_is_interrupted_and_keeps_its_state(tmp_path):
+    """A cell cut off by its time-out is interrupted (not the kernel restarted): the next cell still sees x."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    from course_lib.grading.kernel import KERNEL_NAME, kernel_installed
+    from course_lib.grading.nbgrader_ext import SandboxedKernelManager
+
+    work, runtime, launch = (tmp_path / d for d in ("work", "kernel", "launch"))
+    for d in (work, runtime, launch):
+        d.mkdir()
+    cfg = SandboxConfig(workdir=str(work), limits=Limits(wall_s=120, memory_mb=4096, max_procs=256, disk_mb=50),
+                        rw_binds=[str(runtime)], env={"PATH": "/usr/bin:/bin"}, quiet=True)
+
+    class Client(NotebookClient):
+        def create_kernel_manager(self):
+            km = super().create_kernel_manager()
+            km.transport, km.ip = "ipc", str(runtime / "kernel")
+            km.connection_file = str(runtime / "kernel.json")
+            km.sandbox_config, km.launch_dir = cfg, str(launch)
+            return km
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in
+                                         ("x = 41", "while True:\n    pass", "print(x + 1)")])
+    client = Client(nb, timeout=5, interrupt_on_timeout=True, allow_errors=True,
+                    kernel_name=KERNEL_NAME if kernel_installed() else "python3",
+                    kernel_manager_class=SandboxedKernelManager, resources={"metadata": {"path": str(work)}})
+    client.execute()
+    assert any(o.get("ename") in ("KeyboardInterrupt", "CellTimeoutError") for o in nb.cells[1].outputs)
+    assert nb.cells[2].outputs[0]["text"] == "42\n"

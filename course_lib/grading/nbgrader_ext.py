@@ -264,6 +264,9 @@ class SandboxedKernelManager(AsyncKernelManager):
         cfg = self.sandbox_config
         if cfg is None:
             return cmd
+        # a SIGINT to the launcher cannot reach a kernel in its own session and PID namespace: interrupt it with a
+        # message on the control channel instead (ipykernel then signals itself)
+        self.kernel_spec.interrupt_mode = "message"
         self._launches += 1
         left = max(5.0, self.deadline - time.monotonic()) if self.deadline else cfg.limits.wall_s
         limits = dataclasses.replace(cfg.limits, wall_s=left)
