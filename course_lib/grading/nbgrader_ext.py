@@ -391,6 +391,29 @@ class SandboxedGrade(CourseExecute):
         finally:
             self.timeout = configured
 
+    def _keep_graded_files(self, nb, work: str, dest: str) -> None:
+        """Copy the files the policy checks judged (the checkpoints the grader names, nothing the student chose)
+        from the scratch folder into the autograded folder, where the instructor (and ``course check
+        --no-execute``) finds them; links and anything outside the scratch folder are left out."""
+        import shutil
+
+        from .isolated import collect_request
+
+        try:
+            req = collect_request(nb)
+        except Exception:  # noqa: BLE001 - no checks to read: nothing to keep
+            return
+        work = os.path.realpath(work)
+        for c in (req or {}).get("checks", []):
+            rel = c["params"].get("checkpoint") if c["kind"] == "policy" else None
+            if not rel or os.path.isabs(rel) or ".." in rel.replace("\\", "/").split("/"):
+                continue
+            src = os.path.join(work, rel)
+            if os.path.islink(src) or not os.path.isfile(src) or os.path.commonpath([work, os.path.realpath(src)]) != work:
+                continue
+            os.makedirs(os.path.dirname(os.path.join(dest, rel)) or dest, exist_ok=True)
+            shutil.copyfile(src, os.path.join(dest, rel))
+
     def preprocess(self, nb: NotebookNode, resources: dict):
         import copy
         import shutil
@@ -442,6 +465,7 @@ class SandboxedGrade(CourseExecute):
                                         env=self._env())
             result = recheck(nb, work, produce_timeout=self.produce_timeout, judge_timeout=self.judge_timeout,
                              cell_timeout=self.check_timeout, sandbox=produce_cfg)
+            self._keep_graded_files(nb, work, path)
             if result is not None:
                 self.log.info("Judged %d check(s) outside the sandbox in %.1f s", len(result.verdicts), result.seconds)
                 for i, cell in enumerate(nb.cells):
