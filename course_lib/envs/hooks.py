@@ -132,7 +132,8 @@ class HookPoint:
             finally:
                 hooks.active.discard(name)
 
-        hooked.__name__, hooked.__qualname__, hooked.__doc__, hooked.__wrapped__ = name, fn.__qualname__, fn.__doc__, fn
+        hooked.__name__, hooked.__qualname__, hooked.__doc__ = name, fn.__qualname__, fn.__doc__
+        hooked.__wrapped__ = fn.__get__(env, owner)  # inspect.signature: the bound method's
         return hooked
 
 
