@@ -281,6 +281,7 @@ class RecheckResult:
     cell_errors: list = field(default_factory=list)
     produce_error: str | None = None
     seconds: float = 0.0
+    produce_log: str = ""  #: the end of the re-run's stderr when it failed (the instructor's log, not a verdict)
 
     def cell_verdict(self, index: int):
         """(ok, [messages]) for the test cell at ``index``; None if it has no checks."""
@@ -361,7 +362,7 @@ def recheck(nb, notebook_dir: str, produce_timeout: float = 300.0, judge_timeout
     req = dict(req, cell_timeout=cell_timeout, check_timeout=cell_timeout)
     with tempfile.TemporaryDirectory(prefix="course_grading_") as tmp:
         req_path, out_path = os.path.join(tmp, "request.json"), os.path.join(tmp, "produced.pt")
-        produce_error = None
+        produce_error, produce_log = None, ""
         if any(c["kind"] == "compare" for c in req["checks"]):
             if sandbox is not None:
                 io_dir = os.path.join(tmp, "io")
@@ -379,6 +380,7 @@ def recheck(nb, notebook_dir: str, produce_timeout: float = 300.0, judge_timeout
                     if sandbox is not None and not tail.startswith("the sandbox stopped it"):
                         tail = f"exit status {r.returncode}"  # its stderr is the student's to write: not quoted
                     produce_error = f"the process stopped early ({tail[:300]})"
+                    produce_log = r.stderr[-2000:]  # for the instructor's log only, never a verdict
             except subprocess.TimeoutExpired:
                 produce_error = f"it did not finish within {produce_timeout:.0f} s"
         req["produce_error"] = produce_error
@@ -412,7 +414,8 @@ def recheck(nb, notebook_dir: str, produce_timeout: float = 300.0, judge_timeout
                                                              f"process gave no verdict ({data.get('why', 'no result')})"}
         data["verdicts"] = verdicts
     return RecheckResult(verdicts=data["verdicts"], cell_errors=data.get("cell_errors", []),
-                         produce_error=data.get("produce_error"), seconds=time.perf_counter() - t0)
+                         produce_error=data.get("produce_error"), seconds=time.perf_counter() - t0,
+                         produce_log=produce_log)
 
 
 def _judged_copy(folder: str, rel: str, dest_dir: str) -> str:

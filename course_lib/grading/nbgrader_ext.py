@@ -329,7 +329,7 @@ class SandboxedGrade(CourseExecute):
                               "student side.").tag(config=True)
     judge_timeout = Integer(900, help="Seconds for the judge (trained policies included).").tag(config=True)
     check_timeout = Integer(60, help="Seconds for each solution cell and each check in the re-run.").tag(config=True)
-    torch_threads = Integer(0, help="OMP_NUM_THREADS in the sandbox (0: this process's, else 1).").tag(config=True)
+    torch_threads = Integer(0, help="OMP_NUM_THREADS in the sandbox (0: this process's, else the cores).").tag(config=True)
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
@@ -343,7 +343,8 @@ class SandboxedGrade(CourseExecute):
                       disk_mb=self.disk_mb)
 
     def _env(self) -> dict:
-        threads = str(self.torch_threads or os.environ.get("OMP_NUM_THREADS") or 1)
+        # as many threads as an ordinary kernel would use (torch's default: the cores), unless told otherwise
+        threads = str(self.torch_threads or os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
         env = {"PATH": os.pathsep.join([os.path.dirname(sys.executable), "/usr/local/bin", "/usr/bin", "/bin"]),
                "HOME": "/home/student", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
                "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "IPYTHONDIR": "/home/student/.ipython",
@@ -465,6 +466,9 @@ class SandboxedGrade(CourseExecute):
                                         env=self._env())
             result = recheck(nb, work, produce_timeout=self.produce_timeout, judge_timeout=self.judge_timeout,
                              cell_timeout=self.check_timeout, sandbox=produce_cfg)
+            if result is not None and result.produce_error:
+                self.log.warning("The solution cells' re-run failed (%s); its stderr ends:\n%s", result.produce_error,
+                                 result.produce_log)
             self._keep_graded_files(nb, work, path)
             if result is not None:
                 self.log.info("Judged %d check(s) outside the sandbox in %.1f s", len(result.verdicts), result.seconds)
