@@ -456,6 +456,10 @@ class SandboxedGrade(CourseExecute):
             for cell, ran in zip(nb.cells, run_nb.cells):
                 if cell.cell_type == "code":
                     cell["outputs"], cell["execution_count"] = ran.get("outputs", []), ran.get("execution_count")
+                    if any("File too large" in str(o.get("evalue", "")) for o in cell["outputs"]):
+                        # the per-file limit (RLIMIT_FSIZE) refused a write before the folder's watchdog saw it
+                        cell["outputs"].append(from_dict({"output_type": "stream", "name": "stdout", "text":
+                            f"note: the sandbox allows {self.disk_mb} MiB in a submission's folder (and per file)\n"}))
             # the solution cells' re-run sees what the notebook wrote (chapter 4 reads its own runs/), unless the
             # notebook filled its folder: then the submission as handed in
             from .sandbox import _dir_size
