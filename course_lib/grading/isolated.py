@@ -4,7 +4,7 @@ When nbgrader autogrades a notebook, its test cells run in the kernel that
 also ran the student's code, and that code can change anything there: a
 student who writes ``course_lib.grading.check = lambda *a, **k: None`` would
 pass every test cell. So after the kernel has run the notebook, the grader
-(:class:`course_lib.grading.nbgrader_ext.IsolatedRecheck`, or ``course
+(:class:`course_lib.grading.nbgrader_ext.SandboxedGrade`, or ``course
 check``) runs every ``check(...)`` of every test cell again, in two fresh
 interpreters started with ``python -I`` and a minimal environment:
 

@@ -1,12 +1,13 @@
 """nbgrader preprocessors of the course (configured in ``autograder/nbgrader_config.py``).
 
 - :class:`CourseExecute` (autograde): nbgrader's ``Execute``, surviving a kernel that dies.
-- :class:`IsolatedRecheck` (autograde, right after ``Execute``): re-runs every
-  ``check(...)`` of every test cell outside the student's kernel (see
-  :mod:`course_lib.grading.isolated`) and makes that the cell's result.
+- :class:`CheckSubmission` (autograde, first): a malformed submission is not run, and says why.
+- :class:`SandboxedGrade` (autograde, in place of ``Execute``): the notebook in a kernel inside the
+  submission's sandbox, the solution cells again in a fresh sandbox, the verdict from a process that never
+  ran student code (see :mod:`course_lib.grading.sandbox` and :mod:`course_lib.grading.isolated`).
 - :class:`StripHiddenTests` (generate_feedback): removes hidden test regions
   from the feedback, and the tracebacks that would quote them.
-- :class:`QuietStderr` (autograde, after ``IsolatedRecheck``): drops what the
+- :class:`QuietStderr` (autograde, after ``SandboxedGrade``): drops what the
   libraries write to stderr (warnings, progress bars) from every cell, so
   that nbgrader, which scores 0 a test cell with any stderr, does not take
   points for a library's warning.
@@ -22,7 +23,7 @@ from traitlets import Bool, Integer, Unicode
 
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 
-__all__ = ["CourseExecute", "IsolatedRecheck", "StripHiddenTests", "QuietStderr", "apply_verdict",
+__all__ = ["CourseExecute", "SandboxedGrade", "CheckSubmission", "StripHiddenTests", "QuietStderr", "apply_verdict",
            "LIBRARY_STDERR"]
 
 #: what libraries write to stderr: Python warnings (``file:line: XWarning: ...`` and the
@@ -41,7 +42,7 @@ class CourseExecute(Execute):
       every later cell timing out behind it.
 
     After a restart the cells below run without what the cells above defined; the tests are graded anyway,
-    by :class:`IsolatedRecheck`, outside the kernel.
+    by :class:`SandboxedGrade`, outside the kernel.
     """
 
     interrupt_grace = Integer(15, help="Seconds an interrupted kernel has to become idle before it is "
@@ -146,44 +147,6 @@ def apply_verdict(cell, ok: bool, messages: list, note: str = "", sandboxed: boo
     cell["outputs"] = kept
 
 
-class IsolatedRecheck(NbGraderPreprocessor):
-    """Grade every ``check(...)`` test cell from fresh processes, not from the student's kernel."""
-
-    enabled = Bool(True, help="Re-run the checks outside the kernel; their verdict is the grade.").tag(config=True)
-    produce_timeout = Integer(300, help="Seconds for the process that runs the solution cells and the student "
-                              "side of every check.").tag(config=True)
-    judge_timeout = Integer(900, help="Seconds for the process that judges (trained policies included).").tag(config=True)
-    cell_timeout = Integer(60, help="Seconds for each solution cell and each check in the fresh process.").tag(config=True)
-
-    def preprocess(self, nb: NotebookNode, resources: dict):
-        from .isolated import recheck
-
-        path = (resources.get("metadata") or {}).get("path") or "."
-        try:
-            result = recheck(nb, path, produce_timeout=self.produce_timeout, judge_timeout=self.judge_timeout,
-                             cell_timeout=self.cell_timeout)
-        except Exception as e:  # a grader bug: fail loudly in the log, keep the kernel's results
-            self.log.error("IsolatedRecheck failed on %s: %s", path, e)
-            raise
-        if result is None:
-            return nb, resources
-        self.log.info("IsolatedRecheck: %d check(s) re-run in %.1f s", len(result.verdicts), result.seconds)
-        for i, cell in enumerate(nb.cells):
-            if not _is_grade(cell) or cell.cell_type != "code":
-                continue
-            v = result.cell_verdict(i)
-            if v is None:
-                continue
-            ok, messages = v
-            note = ""
-            if not ok and result.cell_errors:
-                errs = [e for e in result.cell_errors if e.get("index", -1) >= 0]
-                if errs:
-                    note = f"a solution cell raised {errs[0]['error']}"
-            apply_verdict(cell, ok, messages, note)
-        return nb, resources
-
-
 class StripHiddenTests(NbGraderPreprocessor):
     """Feedback without hidden tests: their source, and the traceback lines that would quote it."""
 
@@ -193,15 +156,7 @@ class StripHiddenTests(NbGraderPreprocessor):
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code" or self.begin_delimiter not in cell.source:
             return cell, resources
-        lines, keep, inside = cell.source.split("\n"), [], False
-        for line in lines:
-            if self.begin_delimiter in line:
-                inside = True
-            elif self.end_delimiter in line:
-                inside = False
-            elif not inside:
-                keep.append(line)
-        cell.source = "\n".join(keep).rstrip() + "\n"
+        cell.source = _strip_hidden(cell.source, self.begin_delimiter, self.end_delimiter).rstrip() + "\n"
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error":
                 # IPython's traceback quotes the lines around the failing one: keep the message only
@@ -286,12 +241,13 @@ class SandboxedKernelManager(AsyncKernelManager):
             return None
 
 
-def _strip_hidden(source: str) -> str:
+def _strip_hidden(source: str, begin: str = "BEGIN HIDDEN TESTS", end: str = "END HIDDEN TESTS") -> str:
+    """``source`` without its hidden-test regions (their delimiter lines included)."""
     out, inside = [], False
     for line in source.split("\n"):
-        if "BEGIN HIDDEN TESTS" in line:
+        if begin in line:
             inside = True
-        elif "END HIDDEN TESTS" in line:
+        elif end in line:
             inside = False
         elif not inside:
             out.append(line)

@@ -14,7 +14,7 @@ small trusted launcher that starts ``bwrap`` with
   ends, every process started inside ends with it;
 - limits (:class:`Limits`): wall-clock time for the whole run, memory and
   processes (a cgroup of its own where this machine lets the grader make one,
-  as root; otherwise ``setrlimit``: address space per process, and the
+  as root; otherwise ``setrlimit``: address space per process (not on a CUDA machine, where CUDA reserves more than it uses), and the
   process count of a non-root user), disk (the scratch folder's size, checked
   twice a second, and ``RLIMIT_FSIZE`` per file; ``/tmp`` and ``$HOME`` are
   size-limited tmpfs).
@@ -286,13 +286,15 @@ def launch(cfg: SandboxConfig, command: list, stdin=None, stdout=None, stderr=No
     argv = bwrap_argv(cfg, command, require_bwrap()) if cfg.sandbox else list(command)
     group = _Cgroup(f"course-grading-{os.getpid()}-{time.monotonic_ns()}", lim)
     root = os.geteuid() == 0
+    gpu = any(n.startswith("nvidia") for n in os.listdir("/dev"))
 
     def child():
         os.setsid()
         if group.kind:
             group.join()
         else:
-            resource.setrlimit(resource.RLIMIT_AS, (lim.memory_mb << 20,) * 2)
+            if not gpu:  # CUDA reserves far more address space than it uses: a limit on it would stop CUDA itself
+                resource.setrlimit(resource.RLIMIT_AS, (lim.memory_mb << 20,) * 2)
             if not root:
                 resource.setrlimit(resource.RLIMIT_NPROC, (lim.max_procs,) * 2)
         resource.setrlimit(resource.RLIMIT_FSIZE, (lim.disk_mb << 20,) * 2)
