@@ -291,6 +291,7 @@ class SandboxedGrade(CourseExecute):
         kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
         super().__init__(*args, **kwargs)
         self._cfg = None
+        self._used_up = False  # a cell ran into the whole notebook's limit: nothing more runs
 
     def limits(self):
         from .sandbox import Limits
@@ -335,18 +336,26 @@ class SandboxedGrade(CourseExecute):
         import time
 
         left = self._deadline - time.monotonic()
-        if cell.cell_type == "code" and left <= 0:
+        if cell.cell_type == "code" and (left <= 0 or self._used_up):
             if cell.source.strip():
                 cell.outputs = [from_dict({"output_type": "error", "ename": "NotebookTimeout",
                                            "evalue": f"not run: the notebook's {self.notebook_timeout} s were used "
                                                      f"up by the cells above", "traceback": []})]
             return cell, resources
         configured = self.timeout
+        capped = cell.cell_type == "code" and (not configured or left < configured)
         self.timeout = int(max(1, min(configured or left, left)))
         try:
-            return super().preprocess_cell(cell, resources, index)
+            cell, resources = super().preprocess_cell(cell, resources, index)
         finally:
             self.timeout = configured
+        if capped and any(o.get("ename") == "CellTimeoutError" for o in cell.get("outputs", [])):
+            # this cell ran into the whole notebook's limit, not its own: say so, and run nothing more (the
+            # fraction of a second left over would let the next cell start, and then stop it at random)
+            self._used_up = True
+            self._note(cell, "NotebookTimeout", f"stopped: the notebook's {self.notebook_timeout} s were used up "
+                       f"by this cell and the cells above; the cells below were not run")
+        return cell, resources
 
     def _keep_graded_files(self, nb, work: str, dest: str) -> None:
         """Copy the files the policy checks judged (the checkpoints the grader names, nothing the student chose)
@@ -398,6 +407,7 @@ class SandboxedGrade(CourseExecute):
             os.mkdir(self._launch_dir)
             os.chmod(tmp, 0o700)
             self._deadline = time.monotonic() + self.notebook_timeout
+            self._used_up = False
             self._cfg = SandboxConfig(workdir=work, limits=self.limits(), sandbox=self.sandbox,
                                       rw_binds=[self._runtime], env=self._env(), quiet=True)
             run_nb = copy.deepcopy(nb)
