@@ -50,9 +50,9 @@ _nonneg_int = _int_at_least(0, "an integer >= 0")
 
 
 def _tasks() -> list:
-    from .envs import TASKS
+    from .envs import tasks
 
-    return sorted(TASKS)
+    return sorted(tasks())
 
 
 def build_parser() -> argparse.ArgumentParser:

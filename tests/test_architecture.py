@@ -140,7 +140,8 @@ def _task_modules(modules: dict) -> set[str]:
 def test_only_the_registry_imports_tasks():
     modules, graph = _graph()
     tasks = _task_modules(modules)
-    assert {"course_lib.envs.franka_reach", "course_lib.envs.cartpole"} <= tasks
+    assert "course_lib.envs.franka_reach" in tasks
+    assert "course_lib.envs.cartpole" not in tasks  # the reference cart-pole is chapter 2's answer: course_answers
     bad = [f"  {m} -> {t} ({modules[m].relative_to(ROOT)}:{graph[m][t]})"
            for m in sorted(graph) if m.startswith(TASK_REGISTRY + ".")
            for t in sorted(graph[m]) if t in tasks]
@@ -153,3 +154,15 @@ def test_no_module_over_700_lines():
     sizes = {m: len(p.read_text().splitlines()) for m, p in modules.items()}
     big = [f"  {modules[m].relative_to(ROOT)}: {n} lines" for m, n in sorted(sizes.items()) if n > MAX_LINES]
     assert not big, f"modules over {MAX_LINES} lines (split them by what they do):\n" + "\n".join(big)
+
+
+def test_the_library_never_imports_the_instructors_answers():
+    """course_answers (the reference implementations of graded exercises) is not in what a student installs:
+    course_lib reaches it only through course_lib.answers, which finds it where it is and copes where it is not."""
+    bad = []
+    for path in sorted((ROOT / PACKAGE).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else []
+            bad += [f"{path.relative_to(ROOT)}:{node.lineno}" for n in names if n.split(".")[0] == "course_answers"]
+    assert not bad, bad

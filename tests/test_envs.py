@@ -5,8 +5,9 @@ import pytest
 import torch
 
 import course_lib
-from course_lib.envs import CartpoleTask, FrankaReachCfg, FrankaReachTask, VecEnvBase, make
-from course_lib.envs.rewards import cartpole_exercise_reward, cartpole_isaacgym_reward, reach_reward
+from course_answers.cartpole import CartpoleTask, cartpole_exercise_reward
+from course_lib.envs import FrankaReachCfg, FrankaReachTask, VecEnvBase, make
+from course_lib.envs.rewards import cartpole_isaacgym_reward, reach_reward
 
 
 @pytest.fixture(scope="module")

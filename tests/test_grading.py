@@ -135,8 +135,27 @@ def test_a_method_that_raises_is_reported_with_the_students_line():
 
 
 def test_the_reference_class_itself_is_refused():
-    msg = failure("ch02.reward_alive", {"CartpoleTask": course_lib.envs.CartpoleTask})
+    from course_answers.cartpole import CartpoleTask
+
+    msg = failure("ch02.reward_alive", {"CartpoleTask": CartpoleTask})
     assert "reference task" in msg
+
+
+def test_a_class_that_borrows_the_references_methods_is_refused():
+    """Where the reference is at hand (a checkout of the repository), methods taken from it count as its own."""
+    from course_answers.cartpole import CartpoleTask as Reference
+    from course_lib.envs import VecEnvBase
+
+    class CartpoleTask(VecEnvBase):
+        def __init__(self, cfg, sim_device="cpu", graphics_device_id=0, headless=True):
+            self.__dict__.update(vars(Reference(cfg, sim_device, graphics_device_id, headless)))
+
+        compute_observations = Reference.compute_observations
+        compute_reward = Reference.compute_reward
+        reset_idx = Reference.reset_idx
+
+    for name in ("observations", "reward_alive", "reset_state"):
+        assert "reference task" in failure(f"ch02.{name}", {"CartpoleTask": CartpoleTask})
 
 
 def test_missing_class_says_what_to_run():

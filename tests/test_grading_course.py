@@ -8,6 +8,7 @@ way each, graded together in one nbgrader run with a 90 s cell time-out so that 
 """
 import csv
 import importlib.util
+import io
 import json
 import os
 import time
@@ -230,9 +231,16 @@ def test_student_package_has_no_solution_and_no_hidden_test(course, tmp_path):
     out = course.package(["ch01_setup", "ch02_cartpole"], str(tmp_path / "students.zip"))
     with zipfile.ZipFile(out) as z:
         names = z.namelist()
-        texts = {n: z.read(n).decode() for n in names}
+        texts = {n: z.read(n).decode() for n in names if not n.endswith(".whl")}
     assert "course/ch02_cartpole/ch02_cartpole.ipynb" in names and "course/README.md" in names
     assert not any(n.endswith((".pth", ".py")) and "nbgrader_config" not in n for n in names)
+    # the library students install ships in the package, without the instructor's answers (issue 12, point 5)
+    (wheel,) = [n for n in names if n.startswith("course/wheels/") and n.endswith(".whl")]
+    assert f"wheels/{os.path.basename(wheel)}[lab]" in texts["course/README.md"]
+    with zipfile.ZipFile(io.BytesIO(zipfile.ZipFile(out).read(wheel))) as w:
+        inside = w.namelist()
+    assert "course_lib/grading/expected/ch02.pt" in inside and "course_lib/answers.py" in inside
+    assert not [n for n in inside if n.split("/")[0] in ("course_answers", "solutions", "tests")]
     for a in ("ch01_setup", "ch02_cartpole"):
         src = nbformat.read(os.path.join(ROOT, "solutions", a, f"{a}.ipynb"), as_version=4)
         for c in src.cells:

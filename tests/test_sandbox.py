@@ -77,7 +77,8 @@ def test_it_sees_the_library_read_only_and_nothing_of_the_course(tmp_path):
         lib = os.path.dirname(course_lib.__file__)
         print("library", os.path.isdir(lib))
         for p in ({str(secret)!r}, {os.path.join(ROOT, 'solutions')!r}, {os.path.join(ROOT, 'autograder')!r},
-                  {os.path.expanduser('~')!r} + "/.bash_history", "/etc/shadow"):
+                  {os.path.join(ROOT, 'course_answers')!r}, {os.path.expanduser('~')!r} + "/.bash_history",
+                  "/etc/shadow"):
             print("visible" if os.path.exists(p) else "invisible", p)
         try:
             open(os.path.join(lib, "planted.py"), "w").write("x = 1")
@@ -86,9 +87,18 @@ def test_it_sees_the_library_read_only_and_nothing_of_the_course(tmp_path):
             print("library read-only:", e.errno)
         open("mine.txt", "w").write("ok")
         print("cwd", os.getcwd())
+        import course_lib.answers, course_lib.envs
+        print("answers", course_lib.answers.available(), sorted(course_lib.envs.tasks()))
+        try:
+            import course_answers
+            print("IMPORTED the instructor's answers")
+        except ImportError:
+            print("no instructor's answers")
         """)
     assert r.returncode == 0, r.stderr
     assert "library True" in r.stdout
+    # the reference implementations of graded exercises (issue 12, point 5) are not in the sandbox
+    assert "answers False ['franka_reach']" in r.stdout and "no instructor's answers" in r.stdout, r.stdout
     assert not [ln for ln in r.stdout.splitlines() if ln.startswith("visible")], r.stdout
     assert "library read-only: 30" in r.stdout  # EROFS
     assert not os.path.exists(os.path.join(ROOT, "course_lib", "planted.py"))

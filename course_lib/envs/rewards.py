@@ -8,7 +8,7 @@ they are easy to test against a reference and to grade.
 A task chooses among them by name (its config's ``reward``) from a registry
 of functions with one signature, next to the task: ``REACH_REWARDS`` in
 :mod:`course_lib.envs.franka_reach`, ``CARTPOLE_REWARDS`` in
-:mod:`course_lib.envs.cartpole`.
+``course_answers.cartpole`` (the reference cart-pole is chapter 2's answer: the instructor's).
 
 The rewards' numbers (weights, the success radius, the cart-pole's angles)
 are written once, in the constants below: the functions' defaults and the
@@ -23,7 +23,7 @@ import torch
 
 __all__ = [
     "reach_reward", "sparse_reach_reward", "dense_reach_reward", "improved_reach_reward", "near_joint_limits",
-    "cartpole_exercise_reward", "cartpole_isaacgym_reward", "REACH_SUCCESS_RADIUS", "REACH_SUCCESS_BONUS",
+    "cartpole_isaacgym_reward", "REACH_SUCCESS_RADIUS", "REACH_SUCCESS_BONUS",
     "REACH_ACTION_WEIGHT", "IMPROVED_SUCCESS_BONUS", "IMPROVED_COLLISION_PENALTY", "IMPROVED_JOINT_LIMIT_WEIGHT",
     "JOINT_LIMIT_MARGIN", "CARTPOLE_UPRIGHT_ANGLE", "CARTPOLE_FALL_PENALTY", "ISAACGYM_FALL_PENALTY",
 ]
@@ -150,21 +150,6 @@ def _check_batch(distance, actions, collided, q) -> None:
                              f"got {tuple(t.shape)}")
     if collided.dtype != torch.bool:
         raise ValueError(f"collided must be a bool tensor (e.g. env.check_collisions()), got {collided.dtype}")
-
-
-def cartpole_exercise_reward(pole_angle: torch.Tensor, fallen: torch.Tensor,
-                             upright_angle: float = CARTPOLE_UPRIGHT_ANGLE,
-                             fall_penalty: float = CARTPOLE_FALL_PENALTY):
-    """Exercise 2: +1 per step while |theta| < 12 degrees, -10 when the pole falls.
-
-    pole_angle: (N,) rad. fallen: (N,) bool, the failure condition of this step.
-    """
-    dt = pole_angle.dtype
-    terms = {
-        "upright": (pole_angle.abs() < upright_angle).to(dt) * (~fallen).to(dt),
-        "fall": -fall_penalty * fallen.to(dt),
-    }
-    return sum(terms.values()), terms
 
 
 def cartpole_isaacgym_reward(pole_angle, cart_vel, pole_vel, fallen, fall_penalty: float = ISAACGYM_FALL_PENALTY):

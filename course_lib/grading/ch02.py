@@ -1,4 +1,6 @@
-"""Chapter 2 (Exercise 2): a custom cart-pole on ``VecEnvBase``, graded against ``course_lib.envs.CartpoleTask``.
+"""Chapter 2 (Exercise 2): a custom cart-pole on ``VecEnvBase``, graded against the reference cart-pole (the
+instructor's ``course_answers.cartpole.CartpoleTask``; on a student's machine, values it computed for the visible
+cases, :mod:`course_lib.grading.reference`).
 
 The student writes ``CartpoleTask(VecEnvBase)`` with ``compute_observations``,
 ``compute_reward`` (the +1 / -10 reward and the reset conditions) and
@@ -35,6 +37,7 @@ from .common import host_tensor as _t
 from .common import (judge_reset_counters, judge_success_rate, obs_matrix, per_env_vector, policy_cases,
                      reset_selection, student_task)
 from .core import PREAMBLES, Check, CheckFailed, register
+from .reference import expected
 
 PREAMBLES["ch02"] = """import math
 
@@ -121,16 +124,16 @@ def reset_cases(seed: int = 0, n: int = 256, k: int | None = None, edges: bool =
 
 
 # ------------------------------------------------------------------ building tasks
-def _reference(n: int, seed: int):
-    from ..envs import CartpoleTask
-
-    return CartpoleTask({"num_envs": int(n), "seed": int(seed)})
+def _reference(answers, n: int, seed: int):
+    """The reference cart-pole (``answers``: the instructor's package; see :mod:`course_lib.grading.reference`)."""
+    return answers.TASKS["cartpole"]({"num_envs": int(n), "seed": int(seed)})
 
 
 def _student(cls, n: int, seed: int):
-    from ..envs import CartpoleTask
+    from .. import answers
 
-    return student_task(cls, CartpoleTask, n, seed)
+    pkg = answers.load()
+    return student_task(cls, pkg.TASKS["cartpole"] if pkg is not None else "CartpoleTask", n, seed)
 
 
 def _put(env, q, qd):
@@ -148,9 +151,13 @@ def produce_obs(objs, cases):
 
 
 def _expected_obs(cases):
-    env = _reference(len(cases["q"]), cases["seed"])
-    _put(env, cases["q"], cases["qd"])
-    return env.compute_observations().clone()
+    """(n, 4) the reference's observations of the cases' states."""
+    def compute(answers):
+        env = _reference(answers, len(cases["q"]), cases["seed"])
+        _put(env, cases["q"], cases["qd"])
+        return env.compute_observations().clone()
+
+    return expected("ch02.obs", {k: cases[k] for k in ("q", "qd", "seed")}, compute)
 
 
 def judge_obs(cases, out):
@@ -191,12 +198,16 @@ def produce_reward(objs, cases):
 
 
 def _expected_reward(cases):
-    env = _reference(len(cases["q"]), cases["seed"])
-    _put(env, cases["q"], cases["qd"])
-    env.progress_buf[:] = cases["progress"]
-    env.reset_buf.zero_()
-    env.compute_reward()
-    return env.rew_buf.clone(), env.reset_buf.clone()
+    """((n,) reward, (n,) reset_buf): the reference's compute_reward on the cases' states."""
+    def compute(answers):
+        env = _reference(answers, len(cases["q"]), cases["seed"])
+        _put(env, cases["q"], cases["qd"])
+        env.progress_buf[:] = cases["progress"]
+        env.reset_buf.zero_()
+        env.compute_reward()
+        return env.rew_buf.clone(), env.reset_buf.clone()
+
+    return expected("ch02.reward", {k: cases[k] for k in ("q", "qd", "progress", "seed")}, compute)
 
 
 def _kind_report(kind, bad, cases, got, exp, what):
@@ -330,19 +341,23 @@ def judge_reset_state(cases, out):
 def judge_policy(params, result):
     """``result``: what ``evaluate_policy`` printed (a dict)."""
     return judge_success_rate(params, result, 0.9, did=f"balanced the pole for {result.get('max_steps', 500)} steps",
-                              where="the reference task", unit="steps",
+                              where=result.get("where", "the reference task"), unit="steps",
                               advice="Train longer, or check your reward and observations")
 
 
 _state = {"defaults": {"seed": 0}, "needs": ("CartpoleTask",)}
 register(Check("ch02.observations", "observations are (cart position, cart velocity, pole angle, pole angular "
-               "velocity)", cases=obs_cases, produce=produce_obs, judge=judge_obs, **_state))
+               "velocity)", cases=obs_cases, produce=produce_obs, judge=judge_obs, expects=(_expected_obs,),
+               **_state))
 register(Check("ch02.reward_alive", "the reward is +1 while |theta| < 12 degrees and 0 beyond, while the episode "
-               "goes on", cases=reward_cases, produce=produce_reward, judge=judge_reward_alive, **_state))
+               "goes on", cases=reward_cases, produce=produce_reward, judge=judge_reward_alive,
+               expects=(_expected_reward,), **_state))
 register(Check("ch02.reward_fall", "the reward is -10 on the step where the episode fails", cases=reward_cases,
-               produce=produce_reward, judge=judge_reward_fall, **_state))
+               produce=produce_reward, judge=judge_reward_fall,
+               expects=(_expected_reward,), **_state))
 register(Check("ch02.reset_conditions", "an episode fails exactly when |x| > 3 m or |theta| > 90 degrees",
-               cases=reward_cases, produce=produce_reward, judge=judge_reset_conditions, **_state))
+               cases=reward_cases, produce=produce_reward, judge=judge_reset_conditions,
+               expects=(_expected_reward,), **_state))
 register(Check("ch02.reset_state", "reset_idx redraws only env_ids, uniformly within the initial ranges",
                cases=reset_cases, produce=produce_reset, judge=judge_reset_state, **_state))
 register(Check("ch02.reset_counters", "reset_idx zeroes progress_buf and reset_buf of env_ids only",

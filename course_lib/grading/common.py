@@ -56,17 +56,26 @@ def reset_selection(g: torch.Generator, n: int, k: int | None):
     return progress, env_ids
 
 
-def student_task(cls, reference: type, n: int, seed: int):
+def student_task(cls, reference, n: int, seed: int):
     """The student's task class ``cls`` built on the CPU with ``n`` environments, or CheckFailed when it is not a
-    VecEnvBase subclass, is the reference task ``reference`` (or derives from it), or ignores ``num_envs``."""
+    VecEnvBase subclass, is a reference task or derives from one (course_lib's, or the instructor's package's), or
+    ignores ``num_envs``. ``reference``: the reference class, or its name where this machine has no reference."""
     from ..envs import VecEnvBase
 
-    name = reference.__name__
+    name = reference if isinstance(reference, str) else reference.__name__
     if not (isinstance(cls, type) and issubclass(cls, VecEnvBase)):
         raise CheckFailed(f"{name} must be a class derived from VecEnvBase, got {cls!r}")
-    if issubclass(cls, reference) or cls.__module__.startswith("course_lib."):
-        raise CheckFailed(f"{name} is course_lib's reference task (course_lib.envs.{name}), not yours: write your "
-                          f"own class in the solution cell")
+    def package(obj) -> str:
+        return (getattr(obj, "__module__", None) or "").split(".")[0]
+
+    borrowed = [k for k in cls.__mro__ if package(k) in ("course_lib", "course_answers") and k.__name__ == name]
+    # methods taken from a reference (``compute_reward = CartpoleTask.compute_reward``) count as the reference's
+    lent = [attr for k in cls.__mro__ for attr, v in vars(k).items()
+            if package(getattr(v, "__func__", v)) == "course_answers"]
+    if (not isinstance(reference, str) and issubclass(cls, reference)) or borrowed or lent \
+            or package(cls) in ("course_lib", "course_answers"):
+        raise CheckFailed(f"{name} is a reference task (or derives from one), not yours: write your own class in "
+                          f"the solution cell")
     env = cls({"num_envs": int(n), "seed": int(seed)}, "cpu", 0, True)
     if getattr(env, "num_envs", None) != n:
         raise CheckFailed(f"{name}({{'num_envs': {n}}}) has num_envs={getattr(env, 'num_envs', None)}")

@@ -50,6 +50,9 @@ class Check:
     judge: Callable[[dict, dict], str | None] | None = None  #: (cases, outputs) -> message, or raise CheckFailed
     kind: str = "compare"  #: "compare" (produce + judge) or "policy" (judge only, on a checkpoint file)
     defaults: dict = field(default_factory=dict)  #: default params
+    #: cases -> an expected value the judge reads through :func:`course_lib.grading.reference.expected`
+    #: (``course_answers.store_expected`` stores them for the visible cases)
+    expects: tuple = ()
 
 
 REGISTRY: dict[str, Check] = {}
@@ -255,14 +258,21 @@ def check(name: str, namespace: dict | None = None, **params) -> None:
     chk = get(name)
     p = {**chk.defaults, **params}
     if chk.kind == "policy":
-        from .evaluate_policy import policy_result
+        from .evaluate_policy import own_task_result, policy_result
 
-        result = policy_result(p, fresh=True)
+        # no reference task on this machine (a student's): the policy is evaluated on the student's own task, and
+        # the line says so; the grade evaluates it on the reference
+        result = own_task_result(p, namespace or {})
+        where = ""
+        if result is None:
+            result = policy_result(p, fresh=True)
+        else:
+            where = f" [on your own {result['task']}: this machine has no reference task; the grade uses it]"
         try:
             msg = chk.judge(p, result)
         except CheckFailed as e:
-            raise CheckFailed(f"{label(chk, p)}: {e}") from None
-        print(f"PASS {label(chk, p)}" + (f" ({msg})" if msg else ""))
+            raise CheckFailed(f"{label(chk, p)}: {e}{where}") from None
+        print(f"PASS {label(chk, p)}" + (f" ({msg})" if msg else "") + where)
         return
     objs = _lookup(chk, namespace if namespace is not None else {})
     outputs = run_produce(chk, objs, p)

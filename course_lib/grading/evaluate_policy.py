@@ -117,7 +117,7 @@ def _evaluate_checkpoint(checkpoint, task, episodes, seed, device, randomization
     import torch
 
     torch.set_num_threads(1)
-    from ..envs import TASKS
+    from ..envs import task_class
     from ..rl import CheckpointError, evaluate, load_policy
 
     if not os.path.exists(checkpoint):
@@ -134,7 +134,10 @@ def _evaluate_checkpoint(checkpoint, task, episodes, seed, device, randomization
         from ..envs import randomization as _dr
 
         overrides = {"randomize": True, "randomization_params": getattr(_dr, TEST_SETS[randomization])}
-    ref = TASKS[task]({"num_envs": 1, "seed": 0})
+    try:
+        ref = task_class(task)({"num_envs": 1, "seed": 0})
+    except ValueError as e:  # the reference is the instructor's, and not on this machine
+        return {"ok": False, "checkpoint": checkpoint, "error": str(e)}
     if (policy.num_obs, policy.num_actions) != (ref.num_obs, ref.num_actions):
         return {"ok": False, "checkpoint": checkpoint,
                 "error": f"the policy takes {policy.num_obs} observations and gives {policy.num_actions} action(s); "
@@ -184,6 +187,39 @@ def _deploy_exported(path, episodes, seed, gap) -> dict:
             "episodes": r.episodes, "seed": r.seed, "mean_length": r.mean_length,
             "median_time_to_reach": r.median_time_to_reach, "gap": gap, "gap_options": r.gap,
             "checkpoint": path}
+
+
+def own_task_result(params: dict, namespace: dict) -> dict | None:
+    """Where this machine has no reference for the check's task (the instructor's package is not here), the
+    policy evaluated on the student's own task class from ``namespace`` (same episodes and seed), in this process;
+    None where the reference is here (then :func:`policy_result` evaluates on it)."""
+    from ..answers import INSTRUCTOR_TASKS
+    from ..envs import tasks
+
+    task = params.get("task")
+    if params.get("mode", "evaluate") != "evaluate" or task not in INSTRUCTOR_TASKS or task in tasks():
+        return None
+    cls_name = INSTRUCTOR_TASKS[task][0]
+    cls = namespace.get(cls_name)
+    if not isinstance(cls, type):
+        return {"ok": False, "task": cls_name, "checkpoint": params.get("checkpoint"),
+                "error": f"{cls_name} is not defined: run the cell that defines your task first"}
+    from ..rl import CheckpointError, evaluate, load_policy
+
+    checkpoint, episodes, seed = params["checkpoint"], int(params.get("episodes", 500)), int(params.get("seed", 0))
+    if not os.path.exists(checkpoint):
+        return {"ok": False, "task": cls_name, "checkpoint": checkpoint, "error": f"no checkpoint at {checkpoint}: "
+                f"run the training cell (it saves the policy there) before the tests"}
+    try:
+        policy = load_policy(checkpoint)
+        env = cls({"num_envs": min(episodes, 1024), "seed": seed}, "cpu", 0, True)
+        r = evaluate(env, policy, episodes=episodes, seed=seed)
+    except (CheckpointError, OSError, ValueError, RuntimeError) as e:
+        return {"ok": False, "task": cls_name, "checkpoint": checkpoint, "error": str(e).splitlines()[0]}
+    return {"ok": True, "success_rate": r.success_rate, "ci95": list(r.ci95), "episodes": r.episodes,
+            "mean_length": r.mean_length, "mean_reward": r.mean_reward, "mean_step_reward": r.mean_step_reward,
+            "seed": r.seed, "task": cls_name, "max_steps": int(getattr(env, "max_episode_length", 500)),
+            "checkpoint": checkpoint, "where": f"your own {cls_name}"}
 
 
 def policy_result(params: dict, fresh: bool = True, cwd: str | None = None) -> dict:

@@ -513,16 +513,37 @@ class Course:
         leaks = find_leaks(texts, secrets)
         if leaks:
             raise GradingError(f"the student package would leak solutions or hidden tests: {leaks[:5]}")
-        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
-            for rel, p in sorted(files.items()):
-                z.write(p, os.path.join("course", rel))
-            z.writestr("course/README.md", readme)
-            z.writestr("course/nbgrader_config.py", student_cfg)
-            labconfig = os.path.join(self.repo, "notebooks", "labconfig", "page_config.json")
-            if os.path.isfile(labconfig):  # hides nbgrader's instructor tools (Formgrader, Create Assignment)
-                z.write(labconfig, "course/labconfig/page_config.json")
-        self.log(f"student package: {out} ({len(files)} file(s) from {', '.join(assignments)})")
+        wheel_dir = tempfile.mkdtemp(prefix="course_wheel_")
+        try:
+            wheel = self._library_wheel(wheel_dir)
+            with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+                for rel, p in sorted(files.items()):
+                    z.write(p, os.path.join("course", rel))
+                z.write(wheel, os.path.join("course", "wheels", os.path.basename(wheel)))
+                z.writestr("course/README.md", readme.replace("{wheel}", os.path.basename(wheel)))
+                z.writestr("course/nbgrader_config.py", student_cfg)
+                labconfig = os.path.join(self.repo, "notebooks", "labconfig", "page_config.json")
+                if os.path.isfile(labconfig):  # hides nbgrader's instructor tools (Formgrader, Create Assignment)
+                    z.write(labconfig, "course/labconfig/page_config.json")
+        finally:
+            shutil.rmtree(wheel_dir, ignore_errors=True)
+        self.log(f"student package: {out} ({len(files)} file(s) from {', '.join(assignments)}, and the library as "
+                 f"{os.path.basename(wheel)})")
         return out
+
+    def _library_wheel(self, dest: str) -> str:
+        """Build course_lib's wheel from the repository into ``dest``; refuse one that holds an answer (the
+        instructor's course_answers package) or a solution. The wheel is what students install."""
+        r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                            "-w", dest, self.repo], capture_output=True, text=True, cwd=dest)
+        wheels = [os.path.join(dest, n) for n in os.listdir(dest) if n.endswith(".whl")]
+        if r.returncode != 0 or len(wheels) != 1:
+            raise GradingError(f"could not build course_lib's wheel from {self.repo}: {(r.stderr or r.stdout)[-500:]}")
+        with zipfile.ZipFile(wheels[0]) as z:
+            bad = [n for n in z.namelist() if n.split("/")[0] in ("course_answers", "solutions", "tests")]
+        if bad:
+            raise GradingError(f"course_lib's wheel would give students the instructor's files: {bad[:5]}")
+        return wheels[0]
 
 
 def _ignored(name: str) -> bool:
@@ -545,9 +566,10 @@ STUDENT_README = """# GPU-parallel reinforcement learning for robots: your noteb
 
 {assignments}
 
-1. Install the course library in a Python 3.10+ environment: `pip install "course_lib[lab]"` (or, from the
-   course's repository, `make lab`), then `python -m course_lib.grading.kernel` to add the kernel
-   "Python 3 (GPU RL course)".
+1. Install the course library (it is in `wheels/`) in a Python 3.10+ environment:
+   `pip install "wheels/{{wheel}}[lab]"`, then `python -m course_lib.grading.kernel` to add the kernel
+   "Python 3 (GPU RL course)". Install PyTorch first (pytorch.org; the CPU build if you have no NVIDIA GPU):
+   otherwise pip brings its default build, several GB.
 2. Start JupyterLab in this folder, so that the Validate button uses `nbgrader_config.py` and the student view
    of nbgrader (`labconfig/`) applies: `JUPYTER_CONFIG_PATH="$PWD" jupyter lab`.
 3. Fill in the cells that say `YOUR CODE HERE`; check with the Validate button, or in a terminal with

@@ -136,9 +136,9 @@ def task_cfg_class(task: str):
     (or the class attribute ``cfg_class``); None for tasks that have none."""
     import sys
 
-    from ..envs import TASKS
+    from ..envs import tasks
 
-    cls = TASKS.get(task)
+    cls = tasks().get(task)
     if cls is None:
         return None
     found = getattr(cls, "cfg_class", None)

@@ -86,9 +86,9 @@ class EvalResult:
 
 
 def _task_name(env) -> str | None:
-    from ..envs import TASKS
+    from ..envs import tasks
 
-    for name, cls in TASKS.items():
+    for name, cls in tasks().items():
         if type(env) is cls:
             return name
     return None
@@ -137,8 +137,7 @@ def evaluate(task=None, policy=None, episodes: int = 1000, seed: int = 0, *, num
             raise ValueError("evaluate(task=None, ...) needs a Policy that knows its task; name the task")
         task = policy.task
     if isinstance(task, str):
-        if task not in _envs.TASKS:
-            raise ValueError(f"unknown task {task!r}; available tasks: {sorted(_envs.TASKS)}")
+        _envs.task_class(task)  # a ValueError that names the known tasks
         if device is None:
             device = policy.device if isinstance(policy, Policy) else "cpu"
         batch = int(num_envs) if num_envs else min(episodes, 1024)

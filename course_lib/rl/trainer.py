@@ -165,12 +165,11 @@ def _make_agent_class():
 
 def _resolve_task(task_or_name, device):
     """-> (name, task_cls or None, env instance or None)."""
-    from ..envs import TASKS, VecEnvBase
+    from ..envs import VecEnvBase, task_class, tasks
 
+    TASKS = tasks()
     if isinstance(task_or_name, str):
-        if task_or_name not in TASKS:
-            raise ValueError(f"unknown task {task_or_name!r}; available tasks: {sorted(TASKS)}")
-        return task_or_name, TASKS[task_or_name], None
+        return task_or_name, task_class(task_or_name), None
     if isinstance(task_or_name, VecEnvBase):
         for name, cls in TASKS.items():
             if type(task_or_name) is cls:
@@ -352,9 +351,9 @@ def train(task="cartpole", config=None, *, num_envs: int | None = None, iteratio
 
 
 def _registered():
-    from ..envs import TASKS
+    from ..envs import tasks
 
-    return TASKS
+    return tasks()
 
 
 def _cfg_fields(tname):
@@ -367,8 +366,9 @@ def _cfg_fields(tname):
 def _reference_task(tname, env):
     """The registered task this one stands for: itself, or for a student's own class (e.g. the chapter's
     ``FrankaReachTask`` listing) the registered task whose class has the same name and sizes."""
-    from ..envs import TASKS
+    from ..envs import tasks
 
+    TASKS = tasks()
     if tname in TASKS:
         return tname
     for name, cls in TASKS.items():

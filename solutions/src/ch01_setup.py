@@ -227,7 +227,8 @@ print("The chapter's claim: 10-100x. (Simulation speed is not training speed: PP
 # %% [markdown]
 # ## Something to try
 #
-# - Run the scaling cell with the cart-pole (`"cartpole"`): a simpler robot saturates the hardware later. Why?
+# - After chapter 2, run the scaling cell with your own cart-pole (`CartpoleTask({"num_envs": n, "seed": 0})` in place
+#   of `course_lib.make(...)`): a simpler robot saturates the hardware later. Why?
 # - Time one step of 4096 environments with `torch.set_num_threads(1)` and with all your cores.
 # - Remove the warm-up step from `steps_per_second` and measure 1 environment on a GPU: what changes?
 # - Write `reset_done` with `done.nonzero()` instead of a mask. Which one keeps the step free of host syncs on a GPU?

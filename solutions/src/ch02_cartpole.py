@@ -16,8 +16,10 @@
 #
 # **Grading.** Write your code where it says `YOUR CODE HERE`. Each test cell (read-only, starting with `# Test:`)
 # checks one behaviour by comparing your task with the reference on seeded batches of states; hidden cases add more
-# states and the edges of every threshold. The last test evaluates your trained policy on the *reference* task in a
-# separate process: it must balance the pole for 500 steps in at least 90% of 500 episodes. Check your work with
+# states and the edges of every threshold. The reference is your instructor's: on your machine a test compares with
+# the values it computed for the test cell's own states, and the grade compares on more. The last test evaluates your
+# trained policy: on your machine on your own task; when graded, on the *reference* task in a separate process. It
+# must balance the pole for 500 steps in at least 90% of 500 episodes. Check your work with
 # `course check ch02_cartpole/ch02_cartpole.ipynb` in a JupyterLab terminal (File > New > Terminal: it opens in the
 # notebooks folder): it shows each cell as it runs, then the points of each test and your total. The **Validate** button
 # runs the same notebook, training included, without a sign of progress (for this notebook 1.5 to 3.5 minutes on 2 CPU
@@ -191,29 +193,26 @@ policy_path = export_policy(result, "runs/cartpole_policy.pth")
 # %% [markdown]
 # ## How well does it balance?
 #
-# The grade uses the reference task, not yours: the same physics with the reference observations, so a policy that
-# learned from wrong observations fails here even if it looked fine in training.
+# 500 episodes of your own task with the trained policy (`course_lib.evaluate`). The grade evaluates the same policy
+# on the reference task, which is your instructor's: the same physics with the reference observations, so a policy
+# that learned from wrong observations fails there even if it looks fine here.
 
 # %%
-from course_lib.grading import evaluate_on_reference
-
-evaluation = evaluate_on_reference("runs/cartpole_policy.pth", episodes=500, seed=0)
+evaluation = course_lib.evaluate(CartpoleTask({"num_envs": 500, "seed": 0}), policy_path, episodes=500, seed=0)
 print(evaluation)
 
 # %% [markdown]
 # ## Watch it
 #
-# Three environments of the reference task driven by your policy (`course_lib.viz` records and animates them).
-# Press play.
+# Three environments of your task driven by your policy (`course_lib.viz` records and animates them). Press play.
 
 # %%
 from IPython.display import HTML
 
 from course_lib.viz import animate_rollout, record_rollout, to_html
 
-policy = course_lib.load_policy("runs/cartpole_policy.pth")
-reference = course_lib.make("cartpole", num_envs=4, device="cpu", seed=1)
-rollout = record_rollout(reference, policy, steps=300, envs=(0, 1, 2), reset=True)
+policy = course_lib.load_policy(policy_path)
+rollout = record_rollout(CartpoleTask({"num_envs": 4, "seed": 1}), policy, steps=300, envs=(0, 1, 2), reset=True)
 HTML(to_html(animate_rollout(rollout, max_frames=100)))
 
 # %%
@@ -235,10 +234,10 @@ plt.show()
 #
 # IsaacGymEnvs trains its cart-pole with $1 - \theta^2 - 0.01\lvert\dot x\rvert - 0.005\lvert\dot\theta\rvert$ per
 # step and -2 on a failure. Yours is flat inside 12 degrees: it says *that* the pole is up, not *how well*. The plot
-# compares them over the pole angle; then the reference task is trained once with each reward, with the same budget,
-# and both policies are measured twice: how often they balance (success on the same 500 episodes), and how well (the
-# pole angle and the cart position of 256 episodes, 400 steps each). The cell prints what it measured and what that
-# says.
+# compares them over the pole angle; then your task is trained once more, with IsaacGymEnvs' reward in place of yours
+# (a subclass that keeps your observations, failures and resets) and the same budget, and both policies are measured
+# twice on your task: how often they balance (success on the same 500 episodes), and how well (the pole angle and the
+# cart position of 256 episodes, 400 steps each). The cell prints what it measured and what that says.
 
 # %%
 from course_lib.grading.viz import compare_cartpole_rewards
@@ -247,18 +246,33 @@ compare_cartpole_rewards(CartpoleTask)
 plt.show()
 
 # %%
-runs = {}
-for reward in ("exercise2", "isaacgym"):
-    r = course_lib.train("cartpole", num_envs=NUM_ENVS, iterations=ITERATIONS, device=device, seed=0,
-                         name=f"ch02_reference_{reward}", reward=reward, progress=False, print_interval=ITERATIONS)
-    runs[reward] = (r, evaluate_on_reference(r.checkpoint, episodes=500, seed=0))
-    print(f"{reward:>9} reward: {runs[reward][1]}")
+from course_lib.envs.rewards import cartpole_isaacgym_reward
 
-# how well: 256 episodes of the reference task, 400 steps (no time-out), pole angle and cart position at every step
+
+class ShapedCartpole(CartpoleTask):
+    """Your task with IsaacGymEnvs' shaped reward: your compute_reward decides failures and successes."""
+
+    def compute_reward(self):
+        super().compute_reward()
+        q, qd = self.get_joint_positions(), self.get_joint_velocities()
+        self.rew_buf[:], _ = cartpole_isaacgym_reward(q[:, 1], qd[:, 0], qd[:, 1], self.reset_buf.bool())
+        return self.rew_buf
+
+
+shaped = course_lib.train(ShapedCartpole, config=default_config_path("cartpole"), num_envs=NUM_ENVS,
+                          iterations=ITERATIONS, device=device, seed=0, name="ch02_isaacgym_reward", progress=False,
+                          print_interval=ITERATIONS)
+shaped_evaluation = course_lib.evaluate(CartpoleTask({"num_envs": 500, "seed": 0}), shaped.checkpoint, episodes=500,
+                                       seed=0)
+runs = {"exercise2": (policy_path, evaluation), "isaacgym": (shaped.checkpoint, shaped_evaluation)}
+for reward, (checkpoint, ev) in runs.items():
+    print(f"{reward:>9} reward: {ev}")
+
+# how well: 256 episodes of your task, 400 steps (no time-out), pole angle and cart position at every step
 held = {}
-for reward, (r, ev) in runs.items():
-    ro = record_rollout(course_lib.make("cartpole", num_envs=256, device="cpu", seed=1),
-                        course_lib.load_policy(r.checkpoint), steps=400, envs=range(256), reset=True)
+for reward, (checkpoint, ev) in runs.items():
+    ro = record_rollout(CartpoleTask({"num_envs": 256, "seed": 1}), course_lib.load_policy(checkpoint), steps=400,
+                        envs=range(256), reset=True)
     q = torch.as_tensor(ro.q)
     held[reward] = (torch.rad2deg(q[:, :, 1]).abs(), q[:, :, 0].abs(), int(ro.dones.sum()))
 t = torch.arange(q.shape[0]) * ro.dt
@@ -276,7 +290,7 @@ for ax in (ax1, ax2):
 fig.tight_layout()
 plt.show()
 
-rate = {reward: ev.success_rate for reward, (r, ev) in runs.items()}
+rate = {reward: ev.success_rate for reward, (checkpoint, ev) in runs.items()}
 angle = {reward: float(theta[settled].mean()) for reward, (theta, x, falls) in held.items()}
 offset = {reward: float(x[settled].mean()) for reward, (theta, x, falls) in held.items()}
 print(f"{'reward':>9} | success (500 episodes) | mean |angle| after 1 s | mean |cart x| after 1 s | falls in 400 steps")

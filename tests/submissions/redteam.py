@@ -134,11 +134,27 @@ if graded:
     builtins.isinstance = lambda *a: True
 '''
 
-BORROW = '''_Reference = course_lib.envs.CartpoleTask
+BORROW = '''import importlib
+import sys
+
+# Red team: find the reference cart-pole wherever it might be (the student library, the instructor's package by
+# name, by the repository's path, through course_lib's own loader, through make), then borrow its methods.
+_ways = (lambda: course_lib.envs.CartpoleTask,
+         lambda: importlib.import_module("course_answers").CartpoleTask,
+         lambda: (sys.path.insert(0, "{REPO}"), importlib.import_module("course_answers.cartpole"))[1].CartpoleTask,
+         lambda: importlib.import_module("course_lib.answers").load("cartpole").CartpoleTask,
+         lambda: type(course_lib.make("cartpole", num_envs=1)))
+_Reference = None
+for _way in _ways:
+    try:
+        _Reference = _way()
+        break
+    except Exception:
+        pass
 
 
 class CartpoleTask(VecEnvBase):
-    """Red team: the library's cart-pole inside, its methods borrowed (not a subclass, not course_lib's module)."""
+    """Red team: the reference cart-pole inside, its methods borrowed (not a subclass, not its module)."""
 
     def __init__(self, cfg, sim_device="cpu", graphics_device_id=0, headless=True):
         self.__dict__.update(vars(_Reference(cfg, sim_device, graphics_device_id, headless)))
@@ -203,7 +219,8 @@ HOSTILE = {
 }
 
 #: the library's cart-pole handed in as the student's own (issue 12, point 5: the student library still ships it)
-BORROWING = {"a-borrow": ("the library's CartpoleTask's methods, borrowed into a class of its own",
+BORROWING = {"a-borrow": ("the reference CartpoleTask's methods (found wherever it might be), borrowed into a class of "
+                          "its own",
                           [("set_source", "cartpole_task", BORROW)], "z-honest-blank")}
 
 HONEST = {

@@ -1,0 +1,120 @@
+"""The instructor's answers stay the instructor's (issue 12, point 5), and the course still works without them.
+
+The reference implementations of graded exercises are the package ``course_answers`` (today chapter 2's
+cart-pole), never installed for students (see course_lib/answers.py). These tests check that the values stored
+for the visible checks are what the reference computes, and run a student's machine: ``course_lib`` alone on
+``sys.path`` (a folder with a link to it and nothing else, as a wheel install or the grading sandbox gives), where
+the visible checks still pass the solution and fail a wrong answer, cases without a stored value say why, and the
+reference task is unknown, with a message that says what to use.
+"""
+import os
+import subprocess
+import sys
+import textwrap
+
+import torch
+
+from course_lib.grading.reference import stored_path
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_stored_values_are_what_the_reference_computes():
+    from course_answers.store_expected import CHAPTERS, compute
+
+    for a in CHAPTERS:
+        stored = torch.load(stored_path(a), weights_only=True)
+        fresh = compute(a)
+        assert sorted(stored) == sorted(fresh), (f"{stored_path(a)} is stale: run `python -m "
+                                                 f"course_answers.store_expected`")
+        for key, value in fresh.items():
+            got = stored[key]
+            pairs = zip(value, got) if isinstance(value, tuple) else [(value, got)]
+            for v, g in pairs:
+                assert torch.equal(v, g), key
+
+
+def student_machine(tmp_path, code: str) -> subprocess.CompletedProcess:
+    """Run ``code`` where only course_lib (no course_answers, no repository) is importable."""
+    site = tmp_path / "site"
+    site.mkdir()
+    os.symlink(os.path.join(ROOT, "course_lib"), site / "course_lib")
+    boot = (f"import sys; sys.path[:] = [p for p in sys.path if p not in ('', '.', {ROOT!r})]; "
+            f"sys.path.insert(0, {str(site)!r})\n")
+    return subprocess.run([sys.executable, "-I", "-c", boot + code], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=300)
+
+
+SOLUTION = f"""
+import nbformat
+from course_lib.grading.core import preamble
+nb = nbformat.read({os.path.join(ROOT, 'solutions', 'ch02_cartpole', 'ch02_cartpole.ipynb')!r}, as_version=4)
+ns = {{}}
+exec(preamble("ch02"), ns)
+exec(next(c.source for c in nb.cells if c.metadata.get("nbgrader", {{}}).get("grade_id") == "cartpole_task"), ns)
+"""
+
+
+def test_on_a_students_machine_the_visible_checks_still_grade(tmp_path):
+    r = student_machine(tmp_path, SOLUTION + textwrap.dedent("""
+        import course_lib, course_lib.answers
+        from course_lib.grading import check
+        from course_lib.grading.core import CheckFailed
+        assert not course_lib.answers.available(), course_lib.answers.load()
+        assert "course_answers" not in sys.modules
+        calls = [("ch02.observations", {}), ("ch02.reward_alive", {}), ("ch02.reward_fall", {}),
+                 ("ch02.reset_conditions", {}), ("ch02.reset_state", {}), ("ch02.reset_counters", {})]
+        for name, params in calls:
+            check(name, ns, seed=0, **params)
+        # a wrong answer still fails, with the usual message
+        wrong = dict(ns, _Solution=ns["CartpoleTask"])
+        exec("class CartpoleTask(_Solution):\\n"
+             "    def compute_observations(self):\\n"
+             "        super().compute_observations()\\n"
+             "        self.obs_buf[:] = self.obs_buf[:, [0, 2, 1, 3]]\\n"
+             "        return self.obs_buf", wrong)
+        try:
+            check("ch02.observations", wrong, seed=0)
+            print("WRONG PASSED")
+        except CheckFailed as e:
+            print("wrong:", e)
+        # cases the visible cells do not use: no stored value, and the message says so
+        try:
+            check("ch02.observations", ns, seed=3)
+            print("UNSTORED PASSED")
+        except CheckFailed as e:
+            print("unstored:", e)
+        try:
+            course_lib.make("cartpole")
+        except ValueError as e:
+            print("make:", e)
+        """))
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    out = r.stdout
+    assert out.count("PASS ") == 6, out
+    assert "wrong: observations are" in out and "wrong order" in out, out
+    assert "unstored:" in out and "is not on this machine" in out and "checked when your notebook is graded" in out
+    assert "make: there is no reference 'cartpole' task in the student library" in out
+    assert "course_lib.train(CartpoleTask" in out
+
+
+def test_on_a_students_machine_the_policy_check_uses_their_own_task_and_says_so(tmp_path):
+    r = student_machine(tmp_path, SOLUTION + textwrap.dedent("""
+        import course_lib
+        from course_lib.grading import check
+        from course_lib.grading.core import CheckFailed
+        from course_lib.rl.config import default_config_path
+        result = course_lib.train(ns["CartpoleTask"], config=default_config_path("cartpole"), num_envs=16, iterations=2, seed=0, device="cpu",
+                                  runs_dir="runs", progress=False)
+        from course_lib.grading import export_policy
+        export_policy(result, "runs/cartpole_policy.pth")
+        try:
+            check("ch02.policy", ns, checkpoint="runs/cartpole_policy.pth", episodes=50, seed=0, min_success=0.9)
+            print("UNTRAINED PASSED")
+        except CheckFailed as e:
+            print("policy:", e)
+        """))
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    out = r.stdout
+    assert "policy: the trained policy balances" in out, out[-2000:]
+    assert "episodes of your own CartpoleTask" in out and "this machine has no reference task" in out, out[-2000:]
