@@ -23,6 +23,8 @@ import zipfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, REPO)
+# the nbgrader processes that Course starts import this checkout's course_lib too (not an installed one)
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (REPO, os.environ.get("PYTHONPATH")) if p)
 
 from course_lib.grading.instructor import Course  # noqa: E402
 
@@ -43,6 +45,14 @@ def grade_once(sandbox: bool, solution: str) -> float:
         rows = course.autograde(A)
         seconds = time.perf_counter() - t0
         assert rows[0]["score"] == rows[0]["max_score"] == 15, rows
+        # the same work both ways: every cell of the notebook ran without an error (a cell that fails early, e.g.
+        # for want of something the sandbox hides, would make that way look faster)
+        import nbformat
+
+        nb = nbformat.read(os.path.join(root, "autograded", "student", A, f"{A}.ipynb"), as_version=4)
+        failed = [c.source.splitlines()[0] for c in nb.cells if c.cell_type == "code"
+                  and any(o.get("output_type") == "error" for o in c.outputs)]
+        assert not failed, f"cells failed when graded {'with' if sandbox else 'without'} the sandbox: {failed}"
         return seconds
     finally:
         shutil.rmtree(root, ignore_errors=True)
