@@ -2,12 +2,12 @@
 
 The answers to graded exercises (today chapter 2's reference cart-pole) are not in ``course_lib``: they are the
 package ``course_answers``, which lives in the course's repository beside ``course_lib`` and is never installed
-for students. This module finds it:
+for students. This module finds it in one place only: the ``course_answers`` folder beside this package's folder
+(a checkout of the repository, installed editable), or the package already imported from there (the tests). It
+never searches ``sys.path``: a folder named ``course_answers`` in a submission (the kernel's working directory)
+is not taken for the instructor's.
 
-- importable as ``course_answers`` (an instructor's environment), or
-- the ``course_answers`` folder beside this package's folder (a checkout of the repository, installed editable).
-
-A student's environment and the grading sandbox (which binds ``course_lib``'s folder alone) have neither, and
+A student's environment and the grading sandbox (which binds ``course_lib``'s folder alone) have none, and
 :func:`load` returns None there: reference tasks are then unknown to :func:`course_lib.make`, and checks compare
 visible cases with stored values (:mod:`course_lib.grading.reference`).
 """
@@ -45,10 +45,7 @@ def _find():
             del sys.modules[PACKAGE]
             raise
         return module
-    try:
-        return importlib.import_module(PACKAGE)
-    except ImportError:
-        return None
+    return None
 
 
 def load(module: str | None = None):

@@ -118,3 +118,18 @@ def test_on_a_students_machine_the_policy_check_uses_their_own_task_and_says_so(
     out = r.stdout
     assert "policy: the trained policy balances" in out, out[-2000:]
     assert "episodes of your own CartpoleTask" in out and "this machine has no reference task" in out, out[-2000:]
+
+
+def test_a_course_answers_folder_in_the_submission_is_not_taken_for_the_instructors(tmp_path):
+    """The kernel's working directory is the submission's folder: a planted ``course_answers`` there must not
+    become the reference (course_lib.answers looks beside course_lib only)."""
+    planted = tmp_path / "course_answers"
+    planted.mkdir()
+    (planted / "__init__.py").write_text("TASKS = {'cartpole': None}\n")
+    r = student_machine(tmp_path, textwrap.dedent(f"""
+        sys.path.insert(0, {str(tmp_path)!r})
+        import course_lib.answers, course_lib.envs
+        print("answers", course_lib.answers.available(), sorted(course_lib.envs.tasks()))
+        """))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "answers False ['franka_reach']" in r.stdout, r.stdout
