@@ -133,3 +133,17 @@ def test_a_course_answers_folder_in_the_submission_is_not_taken_for_the_instruct
         """))
     assert r.returncode == 0, r.stderr[-2000:]
     assert "answers False ['franka_reach']" in r.stdout, r.stdout
+
+
+def test_autograding_refuses_to_start_without_the_instructors_answers(tmp_path, monkeypatch):
+    """A course_lib installed from a wheel has no course_answers beside it: grading there would fail every
+    hidden case of every student; it stops at once and says how to install."""
+    import pytest
+
+    import course_lib.answers
+    from course_lib.grading.instructor import Course, GradingError
+
+    monkeypatch.setattr(course_lib.answers, "available", lambda: False)
+    course = Course(root=str(tmp_path), release=str(tmp_path / "release"), repo=ROOT, log=lambda m: None)
+    with pytest.raises(GradingError, match=r"course_answers.*pip install -e"):
+        course.autograde("ch02_cartpole")

@@ -145,11 +145,16 @@ def _evaluate_checkpoint(checkpoint, task, episodes, seed, device, randomization
     trained_on = policy.task
     policy.task = task  # evaluated on the reference task whatever task it was trained on
     r = evaluate(task, policy, episodes=int(episodes), seed=int(seed), device=device, **overrides)
+    return _evaluation(r, task, ref, checkpoint, trained_on=trained_on, randomization=randomization)
+
+
+def _evaluation(r, task: str, env, checkpoint: str, **extra) -> dict:
+    """The JSON-able result of a policy check: the EvalResult ``r`` of ``checkpoint`` on ``task`` (built as
+    ``env``), and ``extra``."""
     return {"ok": True, "success_rate": r.success_rate, "ci95": list(r.ci95), "episodes": r.episodes,
             "mean_length": r.mean_length, "mean_reward": r.mean_reward, "mean_step_reward": r.mean_step_reward,
-            "seed": r.seed, "task": task,
-            "trained_on": trained_on, "max_steps": int(getattr(ref, "max_episode_length", 500)),
-            "checkpoint": checkpoint, "randomization": randomization}
+            "seed": r.seed, "task": task, "max_steps": int(getattr(env, "max_episode_length", 500)),
+            "checkpoint": checkpoint, **extra}
 
 
 def deploy_exported(path: str, episodes: int = 1000, seed: int = 0, gap: str = "nominal") -> dict:
@@ -216,10 +221,7 @@ def own_task_result(params: dict, namespace: dict) -> dict | None:
         r = evaluate(env, policy, episodes=episodes, seed=seed)
     except (CheckpointError, OSError, ValueError, RuntimeError) as e:
         return {"ok": False, "task": cls_name, "checkpoint": checkpoint, "error": str(e).splitlines()[0]}
-    return {"ok": True, "success_rate": r.success_rate, "ci95": list(r.ci95), "episodes": r.episodes,
-            "mean_length": r.mean_length, "mean_reward": r.mean_reward, "mean_step_reward": r.mean_step_reward,
-            "seed": r.seed, "task": cls_name, "max_steps": int(getattr(env, "max_episode_length", 500)),
-            "checkpoint": checkpoint, "where": f"your own {cls_name}"}
+    return _evaluation(r, cls_name, env, checkpoint, where=f"your own {cls_name}")
 
 
 def policy_result(params: dict, fresh: bool = True, cwd: str | None = None) -> dict:

@@ -322,6 +322,13 @@ class Course:
         everyone else is graded as if it weren't there.
         """
         self._check_assignment(assignment)
+        from .. import answers
+
+        if not answers.available():  # else every hidden case would fail, for every student, without a word
+            raise GradingError("autograding needs the instructor's reference implementations (course_answers, beside "
+                               "course_lib in the course's repository), and this course_lib has none beside it: "
+                               "install the course from its repository as `make lab` does (pip install -e .), not "
+                               "from a wheel")
         if self.sandbox:
             from .sandbox import SandboxUnavailable, require_bwrap
 

@@ -167,20 +167,20 @@ def _resolve_task(task_or_name, device):
     """-> (name, task_cls or None, env instance or None)."""
     from ..envs import VecEnvBase, task_class, tasks
 
-    TASKS = tasks()
+    known = tasks()
     if isinstance(task_or_name, str):
         return task_or_name, task_class(task_or_name), None
     if isinstance(task_or_name, VecEnvBase):
-        for name, cls in TASKS.items():
+        for name, cls in known.items():
             if type(task_or_name) is cls:
                 return name, cls, task_or_name
         return type(task_or_name).__name__, type(task_or_name), task_or_name
     if isinstance(task_or_name, type) and issubclass(task_or_name, VecEnvBase):
-        for name, cls in TASKS.items():
+        for name, cls in known.items():
             if task_or_name is cls:
                 return name, cls, None
         return task_or_name.__name__, task_or_name, None
-    raise ValueError(f"train(task, ...): task must be a task name {sorted(TASKS)}, a VecEnvBase instance or "
+    raise ValueError(f"train(task, ...): task must be a task name {sorted(known)}, a VecEnvBase instance or "
                      f"subclass, got {task_or_name!r}")
 
 
@@ -368,10 +368,10 @@ def _reference_task(tname, env):
     ``FrankaReachTask`` listing) the registered task whose class has the same name and sizes."""
     from ..envs import tasks
 
-    TASKS = tasks()
-    if tname in TASKS:
+    known = tasks()
+    if tname in known:
         return tname
-    for name, cls in TASKS.items():
+    for name, cls in known.items():
         if cls.__name__ == type(env).__name__:
             probe = getattr(cls, "num_obs", None)
             if probe is None or probe == env.num_obs:
