@@ -110,3 +110,22 @@ def assert_figures_show(notebook_path, outputs_path) -> int:
                            f"outputs: {text or 'none'}")
     assert not missing, f"{os.path.basename(notebook_path)}: " + "; ".join(missing)
     return len(wanted)
+
+
+def assert_ran_clean(nb) -> int:
+    """An executed notebook (an nbformat node, e.g. an autograded one, which keeps its outputs) ran as
+    ``nbgrader validate --Validator.validate_all=True`` requires: no code cell has an error or a stderr output
+    (nbgrader's own rule, ``Validator._get_failed_cells``), and every figure cell shows a picture. Returns the
+    number of figure cells checked."""
+    failed = [f"cell {i} ({c.source.strip().splitlines()[0][:60] if c.source.strip() else ''!r}): "
+              + " | ".join((o.get("ename", "") + " " + o.get("evalue", "") if o.output_type == "error"
+                            else "stderr: " + o.get("text", ""))[:200] for o in bad)
+              for i, c in enumerate(nb.cells) if c.cell_type == "code"
+              for bad in [[o for o in c.get("outputs", []) if o.output_type == "error"
+                           or (o.output_type == "stream" and o.get("name") == "stderr")]] if bad]
+    assert not failed, "cells with an error or stderr output: " + "; ".join(failed)
+    wanted = figure_cells(nb.cells)
+    assert wanted, "no cell meant to show a figure was found"
+    blank = [i for i in wanted if not shows_a_picture(nb.cells[i].get("outputs", []))]
+    assert not blank, f"figure cells that show no picture: {blank}"
+    return len(wanted)

@@ -18,6 +18,7 @@ import nbformat
 import pytest
 
 from course_lib.grading.instructor import Course, GradingError
+from tests._figures import assert_ran_clean
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SUBS = os.path.join(ROOT, "tests", "submissions")
@@ -281,6 +282,10 @@ def autograde_chapter(course, tmp_path, a: str, max_score: int) -> None:
             problems.append(f"{student}: got {got}, expected {want}")
         assert row["graded"] and row["max_score"] == max_score
     assert not problems, "\n".join(problems)
+    # the solution ran top to bottom as `nbgrader validate --Validator.validate_all=True` requires (for chapters
+    # 3-6 this is that check: test_notebooks.py does not run them a second time)
+    figures = assert_ran_clean(autograded(course, f"{prefix}-solution", a))
+    print(f"{prefix}-solution: every cell ran without an error or stderr, {figures} figure cells showed a picture")
 
 
 def cell_output(course, a, student, grade_id):

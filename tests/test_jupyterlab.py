@@ -117,10 +117,13 @@ def lab(tmp_path_factory):
         log.close()
 
 
-def _open(lab, name):
-    """Open ``name`` (a path under the notebooks folder) and wait for the course's kernel."""
+def _open(lab, name, workspace=None):
+    """Open ``name`` (a path under the notebooks folder) and wait for the course's kernel. With ``workspace``, in a
+    fresh JupyterLab workspace of that name: only this notebook, no tab restored from an earlier test that could
+    take the focus (and a Run menu command) from it."""
     page = lab["browser"].new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(f"{lab['base']}/lab/tree/{name}?token={lab['token']}")
+    where = f"workspaces/{workspace}/tree/{name}?reset&" if workspace else f"tree/{name}?"
+    page.goto(f"{lab['base']}/lab/{where}token={lab['token']}")
     # JupyterLab may restore an earlier test's notebook as a hidden background tab: wait for this one, the visible one
     page.wait_for_selector(".jp-Notebook .jp-Cell >> visible=true", timeout=120_000)
     # the course's kernel started and idle
@@ -228,7 +231,8 @@ def test_a_plotting_functions_figure_shows_in_a_fresh_kernel(lab):
     nb.metadata["kernelspec"] = {"name": "gpu-rl-course", "display_name": "Python 3 (GPU RL course)",
                                  "language": "python"}
     nbformat.write(nb, lab["work"] / "ch03_franka_reach" / "figure.ipynb")
-    page = _open(lab, "ch03_franka_reach/figure.ipynb")
+    page = _open(lab, "ch03_franka_reach/figure.ipynb", workspace="figure")
+    page.locator(".jp-Notebook .jp-Cell >> visible=true").first.click()  # this notebook is the one Run acts on
     page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
     page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
     # the second cell's output: a picture (or, the bug, its text)
@@ -238,5 +242,9 @@ def test_a_plotting_functions_figure_shows_in_a_fresh_kernel(lab):
     while shown.count() + as_text.count() == 0 and time.perf_counter() - t0 < 180:
         page.wait_for_timeout(500)
     assert as_text.count() == 0, as_text.first.inner_text()[:300]
-    assert shown.count() == 1, "the cell showed nothing in 180 s"
+    if shown.count() != 1:
+        outputs = page.locator(".jp-OutputArea-output >> visible=true").all_inner_texts()
+        prompts = page.locator(".jp-InputPrompt >> visible=true").all_inner_texts()
+        pytest.fail(f"the cell showed no picture in 180 s; the notebook's prompts {prompts}, its outputs "
+                    f"{[o[:500] for o in outputs]}; the server's log:\n" + lab["log"].read_text()[-2000:])
     page.close()
