@@ -39,7 +39,7 @@ if __package__ in (None, ""):  # `python benchmarks/reward_shaping.py`: make the
 import torch  # noqa: E402
 
 import course_lib  # noqa: E402
-from course_lib.grading.ch04 import reference_final_success  # noqa: E402
+from course_answers.reach_rewards import final_success as reference_final_success  # noqa: E402
 from course_lib.rl.trainer import resolve_device  # noqa: E402
 from benchmarks._calibration import one_thread_config  # noqa: E402
 

@@ -1,7 +1,7 @@
 """The instructor's answers stay the instructor's (issue 12, point 5), and the course still works without them.
 
 The reference implementations of graded exercises are the package ``course_answers`` (today chapter 2's
-cart-pole), never installed for students (see course_lib/answers.py). These tests check that the values stored
+cart-pole and chapter 4's rewards), never installed for students (see course_lib/answers.py). These tests check that the values stored
 for the visible checks are what the reference computes, and run a student's machine: ``course_lib`` alone on
 ``sys.path`` (a folder with a link to it and nothing else, as a wheel install or the grading sandbox gives), where
 the visible checks still pass the solution and fail a wrong answer, cases without a stored value say why, and the
@@ -28,10 +28,21 @@ def test_stored_values_are_what_the_reference_computes():
         assert sorted(stored) == sorted(fresh), (f"{stored_path(a)} is stale: run `python -m "
                                                  f"course_answers.store_expected`")
         for key, value in fresh.items():
-            got = stored[key]
-            pairs = zip(value, got) if isinstance(value, tuple) else [(value, got)]
-            for v, g in pairs:
-                assert torch.equal(v, g), key
+            assert _same(value, stored[key]), f"{key}: {stored_path(a)} is stale"
+
+
+def _same(a, b) -> bool:
+    """Equal values as :func:`course_lib.grading.reference.expected` returns them: tensors, numbers (NaN equals
+    NaN), and tuples, lists and dicts of them."""
+    if torch.is_tensor(a):
+        return torch.is_tensor(b) and a.dtype == b.dtype and torch.equal(a, b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (tuple, list)):
+        return type(a) is type(b) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) and a != a:
+        return isinstance(b, float) and b != b
+    return type(a) is type(b) and a == b
 
 
 def student_machine(tmp_path, code: str) -> subprocess.CompletedProcess:
@@ -120,6 +131,56 @@ def test_on_a_students_machine_the_policy_check_uses_their_own_task_and_says_so(
     assert "episodes of your own CartpoleTask" in out and "this machine has no reference task" in out, out[-2000:]
 
 
+CH04 = f"""
+import nbformat
+from course_lib.grading.core import preamble
+nb = nbformat.read({os.path.join(ROOT, 'solutions', 'ch04_reward_shaping', 'ch04_reward_shaping.ipynb')!r}, as_version=4)
+cells = {{c.metadata.get("nbgrader", {{}}).get("grade_id"): c.source for c in nb.cells}}
+ns = {{}}
+exec(preamble("ch04"), ns)
+for g in ("rewards", "improved_reward", "final_success"):
+    exec(cells[g], ns)
+"""
+
+
+def test_on_a_students_machine_chapter4_checks_grade_and_training_uses_their_rewards(tmp_path):
+    r = student_machine(tmp_path, CH04 + textwrap.dedent("""
+        import os, shutil, course_lib
+        from course_lib.grading import check, export_policy
+        from course_lib.grading.core import CheckFailed
+        assert not course_lib.answers.available()
+        for name in ("ch04.sparse_reward", "ch04.dense_reward", "ch04.improved_reward", "ch04.final_success"):
+            check(name, ns, seed=0)
+        wrong = dict(ns, sparse_reward=lambda distance: 10.0 * (distance < 0.06).float())
+        for name, namespace, seed in (("ch04.sparse_reward", wrong, 0), ("ch04.dense_reward", ns, 5)):
+            try:
+                check(name, namespace, seed=seed)
+                print("WRONG PASSED")
+            except CheckFailed as e:
+                print("failed:", e)
+        try:
+            course_lib.make("franka_reach", reward="sparse")
+        except ValueError as e:
+            print("make:", e)
+        os.makedirs("runs")
+        for name in ("sparse", "dense"):
+            r = course_lib.train("franka_reach", num_envs=16, iterations=3, device="cpu", seed=0, name=f"ch04_{name}",
+                                 reward=ns[f"{name}_reward"], progress=False, out=open(os.devnull, "w"))
+            shutil.copyfile(f"{r.run_dir}/metrics.csv", f"runs/ch04_{name}_metrics.csv")
+            export_policy(r, f"runs/ch04_{name}.pth")
+        check("ch04.comparison", ns, last=2, min_iterations=3)
+        """))
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    out = r.stdout
+    assert out.count("PASS ") == 5, out
+    assert "failed: " in out and "rewards differ from the reference (within 5 cm" in out, out
+    assert "is not on this machine" in out and "checked when your notebook is graded" in out, out
+    assert "make: reward='sparse' is chapter 4's exercise" in out, out
+    # the comparison checks what it can here and says what is left for grading
+    assert "your two runs are a fair comparison" in out and "your own rewards" in out, out
+    assert "compared with the reference computation on the same files when your notebook is graded" in out, out
+
+
 def test_a_course_answers_folder_in_the_submission_is_not_taken_for_the_instructors(tmp_path):
     """The kernel's working directory is the submission's folder: a planted ``course_answers`` there must not
     become the reference (course_lib.answers looks beside course_lib only)."""
@@ -147,3 +208,29 @@ def test_autograding_refuses_to_start_without_the_instructors_answers(tmp_path, 
     course = Course(root=str(tmp_path), release=str(tmp_path / "release"), repo=ROOT, log=lambda m: None)
     with pytest.raises(GradingError, match=r"course_answers.*pip install -e"):
         course.autograde("ch02_cartpole")
+
+
+def test_the_library_wheel_never_packs_a_stale_build_folder(tmp_path):
+    """pip builds a local project in its build/ folder and setuptools packs whatever build/lib holds: a module
+    since moved to course_answers would reach students. The wheel is built clean, and checked file by file."""
+    import shutil
+    import zipfile
+
+    from course_lib.grading.instructor import Course
+
+    repo = tmp_path / "repo"  # a copy: the repository's own build/ folder is left to other tests
+    repo.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        if os.path.exists(os.path.join(ROOT, name)):
+            shutil.copy(os.path.join(ROOT, name), repo / name)
+    shutil.copytree(os.path.join(ROOT, "course_lib"), repo / "course_lib",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    stale = repo / "build" / "lib" / "course_lib" / "envs" / "old_answer.py"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("def sparse_reach_reward(distance):\n    return 10.0 * (distance < 0.05).float()\n")
+    (tmp_path / "out").mkdir()
+    wheel = Course(root=str(tmp_path / "course"), repo=str(repo), log=lambda m: None)._library_wheel(
+        str(tmp_path / "out"))
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "course_lib/envs/franka_reach.py" in names
+    assert "course_lib/envs/old_answer.py" not in names, names

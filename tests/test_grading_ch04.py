@@ -75,16 +75,21 @@ def test_hidden_failures_do_not_show_values():
     assert "[hidden cases]" in str(e.value) and "e.g." not in str(e.value)
 
 
-def test_comparison_is_recomputed_from_the_students_runs(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    for reward in ("sparse", "dense"):
-        r = course_lib.train("franka_reach", num_envs=16, iterations=3, device="cpu", seed=0, name=f"ch04_{reward}",
+def _train_runs(rewards):
+    """runs/ch04_<name>{_metrics.csv,.pth} as the notebook's training cell writes them, 3 iterations each."""
+    for name, reward in rewards.items():
+        r = course_lib.train("franka_reach", num_envs=16, iterations=3, device="cpu", seed=0, name=f"ch04_{name}",
                              reward=reward, progress=False, out=open(os.devnull, "w"))
         os.makedirs("runs", exist_ok=True)
-        with open(f"{r.run_dir}/metrics.csv") as src, open(f"runs/ch04_{reward}_metrics.csv", "w") as dst:
+        with open(f"{r.run_dir}/metrics.csv") as src, open(f"runs/ch04_{name}_metrics.csv", "w") as dst:
             dst.write(src.read())
-        export_policy(r, f"runs/ch04_{reward}.pth")
+        export_policy(r, f"runs/ch04_{name}.pth")
+
+
+def test_comparison_is_recomputed_from_the_students_runs(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
     ns = solution_namespace()
+    _train_runs({"sparse": ns["sparse_reward"], "dense": ns["dense_reward"]})  # trained with their own functions
     check("ch04.comparison", ns, last=2, min_iterations=3)
     assert "PASS" in capsys.readouterr().out
     with pytest.raises(CheckFailed, match="has 3 iterations; the exercise trains for 200"):
@@ -95,4 +100,13 @@ def test_comparison_is_recomputed_from_the_students_runs(tmp_path, monkeypatch, 
         check("ch04.comparison", ns, last=2, min_iterations=3)
     os.remove("runs/ch04_dense.pth")
     with pytest.raises(CheckFailed, match="runs/ch04_dense.pth is missing: run the training cell"):
+        check("ch04.comparison", solution_namespace(), last=2, min_iterations=3)
+
+
+def test_runs_of_the_reference_rewards_earn_nothing(tmp_path, monkeypatch):
+    """Where the instructor's rewards are (reward="sparse"), runs trained with them are not the student's."""
+    monkeypatch.chdir(tmp_path)
+    _train_runs({"sparse": "sparse", "dense": "dense"})
+    with pytest.raises(CheckFailed, match=r"trained with reward='sparse', not your sparse_reward: train it with "
+                                          r"course_lib.train\('franka_reach', reward=sparse_reward"):
         check("ch04.comparison", solution_namespace(), last=2, min_iterations=3)

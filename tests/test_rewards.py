@@ -7,8 +7,8 @@ import torch
 
 import course_lib
 from course_lib.envs import PANDA_HOME, FrankaReachCfg, make
-from course_lib.envs.rewards import (dense_reach_reward, improved_reach_reward, near_joint_limits,
-                                     sparse_reach_reward)
+from course_answers.reach_rewards import (dense_reach_reward, improved_reach_reward, near_joint_limits,
+                                         sparse_reach_reward)
 
 torch.set_num_threads(1)
 
@@ -95,10 +95,12 @@ def test_unknown_reward_is_a_clear_error():
 
 
 def test_rewards_are_a_registry_of_named_functions():
+    from course_answers import REACH_REWARDS as EXERCISE4_REWARDS
     from course_answers.cartpole import CARTPOLE_REWARDS
     from course_lib.envs.franka_reach import REACH_REWARDS
 
-    assert list(REACH_REWARDS) == ["chapter", "sparse", "dense", "improved"]
+    assert list(REACH_REWARDS) == ["chapter"]  # Exercise 4's are answers: the instructor's package adds them
+    assert list(EXERCISE4_REWARDS) == ["sparse", "dense", "improved"]
     assert list(CARTPOLE_REWARDS) == ["exercise2", "isaacgym"]
     env = make("franka_reach", num_envs=2, seed=0)
     env.task_cfg.reward = "shaped"  # a name changed after construction is caught at the next step too
@@ -120,7 +122,7 @@ def test_task_dispatches_to_the_pure_function(reward, fn):
 
 def _colliding_env(**overrides):
     """Four Pandas: home, hand through the table, elbow folded into itself, home with the target at the TCP."""
-    env = make("franka_reach", num_envs=4, seed=0, reward="improved", **overrides)
+    env = make("franka_reach", num_envs=4, seed=0, **{"reward": "improved", **overrides})
     q = HOME.repeat(4, 1)
     q[1, 1], q[1, 3] = 1.7, -0.5  # leaning forward: the hand goes 0.17 m below the table
     q[2, 3] = -3.0  # elbow folded: self-collision
@@ -165,3 +167,65 @@ def test_train_takes_the_reward_option(tmp_path):
     assert [h for h in header if h.startswith("reward/")] == ["reward/success"]
     assert r.policy().metadata["task_cfg"]["reward"] == "sparse"  # the checkpoint says which reward trained it
     assert r.iterations == 2
+
+
+# ------------------------------------------------------------------ a reward function of one's own (Exercise 4)
+def _student_sparse(distance):
+    return 10.0 * (distance < 0.05).float()
+
+
+def _student_improved(distance, actions, collided, q, q_lower, q_upper):
+    reward = -distance + 5.0 * (distance < 0.05).float() - 0.01 * torch.linalg.vector_norm(actions, dim=-1)
+    reward = reward - 2.0 * collided.float()
+    return reward - 0.1 * ((q < q_lower + 0.15) | (q > q_upper - 0.15)).sum(dim=-1).float()
+
+
+def test_own_reward_function_is_called_with_the_inputs_it_names():
+    env = make("franka_reach", num_envs=16, seed=3, reward=_student_sparse)
+    env.targets[:4] = env.get_end_effector_position()[:4] + 0.01
+    env.compute_reward()
+    assert torch.equal(env.rew_buf, sparse_reach_reward(env.tcp_distance())[0])
+    assert list(env.reward_terms) == ["_student_sparse"]  # logged as reward/<the function's name>
+    assert env.success_buf[:4].all() and env.reset_buf[:4].eq(1).all() and not env.success_buf[4:].any()
+
+
+def test_own_reward_taking_collided_ends_collisions_as_failures_like_the_reference():
+    ref, own = _colliding_env(), _colliding_env(reward=_student_improved)
+    for env in (ref, own):
+        env.compute_reward()
+    torch.testing.assert_close(own.rew_buf, ref.rew_buf)
+    assert own.reset_buf.tolist() == ref.reset_buf.tolist() == [0, 1, 1, 1]
+    assert own.success_buf.tolist() == ref.success_buf.tolist() == [False, False, False, True]
+
+
+def test_own_reward_mistakes_are_clear_errors():
+    with pytest.raises(ValueError, match=r"takes \['dist'\], which the reach task does not provide: name its "
+                                         r"parameters from \['distance', 'actions'"):
+        make("franka_reach", num_envs=2, reward=lambda dist: -dist)
+
+    def per_joint(q):
+        return -q.abs()  # (N, 7): one reward per joint, not per environment
+
+    env = make("franka_reach", num_envs=2, seed=0, reward=per_joint)
+    with pytest.raises(ValueError, match=r"per_joint returned shape \(2, 7\).*shape \(num_envs,\) = \(2,\)"):
+        env.step(torch.zeros(2, 7))
+    env = make("franka_reach", num_envs=2, seed=0, reward=lambda distance: distance < 0.05)
+    with pytest.raises(ValueError, match="dtype torch.bool.*must return a float tensor"):
+        env.step(torch.zeros(2, 7))
+
+
+def test_exercise4_reward_names_without_the_instructors_package_say_what_to_pass(monkeypatch):
+    from course_lib import answers
+
+    monkeypatch.setattr(answers, "load", lambda module=None: None)  # a student's machine
+    with pytest.raises(ValueError, match=r"reward='sparse' is chapter 4's exercise.*reward=sparse_reward"):
+        make("franka_reach", num_envs=2, reward="sparse")
+    make("franka_reach", num_envs=2, reward=_student_sparse)  # their own function is what they train with
+
+
+def test_train_records_an_own_reward_by_its_name(tmp_path):
+    r = course_lib.train("franka_reach", num_envs=16, iterations=2, device="cpu", seed=0, runs_dir=str(tmp_path),
+                         name="own", reward=_student_sparse, progress=False, out=open(tmp_path / "log.txt", "w"))
+    header = open(tmp_path / "own" / "metrics.csv").readline().strip().split(",")
+    assert [h for h in header if h.startswith("reward/")] == ["reward/_student_sparse"]
+    assert r.policy().metadata["task_cfg"]["reward"] == "_student_sparse"

@@ -5,15 +5,18 @@ target minus TCP position (3, m). Action (7): joint velocity commands in
 [-1, 1], scaled to each joint's velocity limit and tracked by the Panda's
 velocity drives (with gravity compensation from the nominal model, as on the
 real robot). Reward (``reward="chapter"``): -distance - 0.01 |action| + 10
-within 5 cm; ``"sparse"``, ``"dense"`` and ``"improved"`` are Exercise 4's
-(see FrankaReachCfg). An episode ends on success (TCP within 5 cm) or after
-500 control steps (a time-out); with the improved reward, also on a
-collision (a failure).
+within 5 cm; or a function of your own (``reward=sparse_reward``, see
+:func:`own_reward`): Exercise 4's rewards are the student's. An episode ends
+on success (TCP within 5 cm) or after 500 control steps (a time-out); with a
+reward that takes ``collided`` (the improved reward), also on a collision (a
+failure).
 """
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
@@ -21,11 +24,11 @@ from ..sim.panda import PANDA_ARMATURE, PANDA_DRIVE_DAMPING, PANDA_HOME, configu
 from .config import packaged_setting, resolve_cfg
 from .rewards import (IMPROVED_COLLISION_PENALTY, IMPROVED_JOINT_LIMIT_WEIGHT, IMPROVED_SUCCESS_BONUS,
                       JOINT_LIMIT_MARGIN, REACH_ACTION_WEIGHT, REACH_SUCCESS_BONUS, REACH_SUCCESS_RADIUS,
-                      dense_reach_reward, improved_reach_reward, reach_reward, sparse_reach_reward)
+                      reach_reward)
 from .vec_env import VecEnvBase
 
 __all__ = ["FrankaReachCfg", "FrankaReachTask", "configure_panda", "PANDA_HOME", "REACH_REWARDS",
-           "reach_reward_function"]
+           "reach_reward_function", "own_reward", "REWARD_INPUTS"]
 
 
 @dataclass
@@ -40,10 +43,10 @@ class FrankaReachCfg:
     sim_dt: float = 1.0 / 120.0  # s, physics step
     decimation: int = 2  # physics steps per control step: control at 60 Hz
     max_episode_length: int = 500  # control steps before a time-out (8.3 s)
-    # Reward: "chapter" (-distance - 0.01 |action| + 10 within 5 cm), or Exercise 4's "sparse" (+10 within 5 cm,
-    # else 0), "dense" (-distance + 10 within 5 cm) and "improved" (the chapter's "Improved Franka Reach Reward",
-    # course_lib.envs.rewards.improved_reach_reward)
-    reward: str = "chapter"
+    # Reward: "chapter" (-distance - 0.01 |action| + 10 within 5 cm), or a function of the names in REWARD_INPUTS
+    # (Exercise 4's sparse_reward(distance), improved_reward(distance, actions, collided, q, q_lower, q_upper)):
+    # see own_reward. Where the instructor's course_answers is, also its "sparse", "dense" and "improved".
+    reward: str | Callable = "chapter"
     success_radius: float = REACH_SUCCESS_RADIUS  # m
     success_bonus: float = REACH_SUCCESS_BONUS  # reward on the success step ("chapter", "sparse", "dense")
     action_penalty: float = REACH_ACTION_WEIGHT  # weight of |action| ("chapter", "improved")
@@ -85,49 +88,78 @@ def _chapter_reward(task, distance, success):
     return total, terms, success, success
 
 
-def _sparse_reward(task, distance, success):
-    c = task.task_cfg
-    total, terms = sparse_reach_reward(distance, c.success_radius, c.success_bonus)
-    return total, terms, success, success
+#: the reach task's rewards (FrankaReachCfg.reward): name -> function, with the signature above. Exercise 4's
+#: ("sparse", "dense", "improved") are answers: course_answers.reach_rewards, joined to these where it is here.
+REACH_REWARDS = {"chapter": _chapter_reward}
+
+#: what a reward function of one's own may take, by parameter name: distance (N,) m, TCP to target; actions (N, 7)
+#: in [-1, 1]; collided (N,) bool, the arm touches itself or the table this step; q (N, 7) rad; q_lower, q_upper
+#: (7,) rad, the joint limits
+REWARD_INPUTS = ("distance", "actions", "collided", "q", "q_lower", "q_upper")
 
 
-def _dense_reward(task, distance, success):
-    c = task.task_cfg
-    total, terms = dense_reach_reward(distance, c.success_radius, c.success_bonus)
-    return total, terms, success, success
+def own_reward(fn: Callable):
+    """A reward function of one's own (Exercise 4's ``sparse_reward(distance)``, ``improved_reward(distance,
+    actions, collided, q, q_lower, q_upper)``) as a reach-task reward: it is called with the inputs its parameters
+    name (:data:`REWARD_INPUTS`) and returns a (N,) float tensor (or ``(total, terms)``). A function that takes
+    ``collided`` makes a collision end the episode as a failure, as the chapter's improved reward does (unless
+    ``reset_on_collision=False``). Its total is logged as the term ``reward/<its name>``."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"reward={fn!r}: cannot read its parameters ({e}); pass a Python function") from None
+    required = [n for n, p in params.items()
+                if p.default is inspect.Parameter.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    unknown = [n for n in required if n not in REWARD_INPUTS]
+    if unknown:
+        raise ValueError(f"reward={getattr(fn, '__name__', fn)!r} takes {unknown}, which the reach task does not "
+                         f"provide: name its parameters from {list(REWARD_INPUTS)} (e.g. def sparse_reward(distance))")
+    wanted = [n for n in params if n in REWARD_INPUTS]
+    name = getattr(fn, "__name__", "reward")
+
+    def reward(task, distance, success):
+        c = task.task_cfg
+        given = {"distance": distance, "actions": task.actions}
+        if "collided" in wanted:
+            given["collided"] = task.collisions_this_step()
+        if "q" in wanted:
+            given["q"] = task.get_joint_positions()
+        if "q_lower" in wanted or "q_upper" in wanted:
+            given["q_lower"], given["q_upper"] = task.robot.lower, task.robot.upper
+        total = fn(**{n: given[n] for n in wanted})
+        if isinstance(total, tuple):  # (total, terms), like course_lib's reward functions
+            total = total[0]
+        if not torch.is_tensor(total) or tuple(total.shape) != tuple(distance.shape) or not total.is_floating_point():
+            what = (f"shape {tuple(total.shape)}, dtype {total.dtype}" if torch.is_tensor(total)
+                    else type(total).__name__)
+            raise ValueError(f"the reward function {name} returned {what}; it must return a float tensor of shape "
+                             f"(num_envs,) = {tuple(distance.shape)}: one reward per environment")
+        if "collided" in wanted and c.reset_on_collision:
+            collided = given["collided"]
+            return total, {name: total}, success & ~collided, success | collided
+        return total, {name: total}, success, success
+
+    reward.__name__ = name
+    return reward
 
 
-def _improved_reward(task, distance, success):
-    """The improved reward. Collisions (self and table, batched capsule checks) are kept in
-    ``task.collision_buf`` (N,) bool for this step. With ``reset_on_collision`` a collision ends the
-    episode as a failure: it is not a success even if the TCP is within the radius on that step.
-    """
-    c = task.task_cfg
-    collided = task.check_collisions()
-    if not hasattr(task, "collision_buf"):
-        task.collision_buf = torch.zeros(task.num_envs, dtype=torch.bool, device=task.device)
-    task.collision_buf.copy_(collided)
-    total, terms = improved_reach_reward(
-        distance, task.actions, collided, task.get_joint_positions(), task.robot.lower, task.robot.upper,
-        c.success_radius, c.improved_success_bonus, c.action_penalty, c.collision_penalty,
-        c.joint_limit_penalty, c.joint_limit_margin)
-    if c.reset_on_collision:
-        return total, terms, success & ~collided, success | collided
-    return total, terms, success, success
+def reach_reward_function(reward):
+    """The reach-task reward for ``FrankaReachCfg.reward``: a name (:data:`REACH_REWARDS`, and the instructor's
+    where ``course_answers`` is here) or a function of one's own (:func:`own_reward`); else a ValueError that says
+    what to pass."""
+    if callable(reward):
+        return own_reward(reward)
+    from .. import answers
 
-
-#: the reach task's rewards (FrankaReachCfg.reward): name -> function, with the signature above
-REACH_REWARDS = {"chapter": _chapter_reward, "sparse": _sparse_reward, "dense": _dense_reward,
-                 "improved": _improved_reward}
-
-
-def reach_reward_function(name: str):
-    """``REACH_REWARDS[name]``, or a ValueError that lists the known names."""
-    fn = REACH_REWARDS.get(name)
-    if fn is None:
-        raise ValueError(f"reward must be one of {list(REACH_REWARDS)}, got {name!r} (e.g. "
-                         f"course_lib.make('franka_reach', reward='dense'))")
-    return fn
+    known = {**REACH_REWARDS, **getattr(answers.load(), "REACH_REWARDS", {})}
+    fn = known.get(reward)
+    if fn is not None:
+        return fn
+    if reward in ("sparse", "dense", "improved"):
+        raise ValueError(f"reward={reward!r} is chapter 4's exercise, and its reference is your instructor's: pass "
+                         f"your own function, e.g. course_lib.train('franka_reach', reward={reward}_reward, ...)")
+    raise ValueError(f"reward must be one of {list(known)} or a function of {list(REWARD_INPUTS)}, got {reward!r} "
+                     f"(e.g. course_lib.make('franka_reach', reward=my_reward))")
 
 
 class FrankaReachTask(VecEnvBase):
@@ -136,6 +168,7 @@ class FrankaReachTask(VecEnvBase):
     def __init__(self, cfg=None, sim_device: str = "cpu", graphics_device_id: int = 0, headless: bool = True,
                  **overrides):
         self.task_cfg = c = resolve_cfg(FrankaReachCfg, cfg, "the franka_reach config", **overrides)
+        self._reward, self._reward_of = reach_reward_function(c.reward), c.reward
         self.num_envs = c.num_envs
         self.num_obs = 17
         self.num_actions = 7
@@ -163,6 +196,15 @@ class FrankaReachTask(VecEnvBase):
         """(N,) distance from the TCP to the target, m."""
         return torch.linalg.vector_norm(self.targets - self.get_end_effector_position(), dim=-1)
 
+    def collisions_this_step(self) -> torch.Tensor:
+        """(N,) bool: the arm touches itself or the table now (batched capsule checks); kept in
+        ``self.collision_buf`` for this step."""
+        collided = self.check_collisions()
+        if not hasattr(self, "collision_buf"):
+            self.collision_buf = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
+        self.collision_buf.copy_(collided)
+        return collided
+
     def compute_observations(self) -> torch.Tensor:
         obs = torch.cat((self.get_joint_positions(), self.get_joint_velocities(),
                          self.targets - self.get_end_effector_position()), dim=-1)
@@ -173,7 +215,9 @@ class FrankaReachTask(VecEnvBase):
         c = self.task_cfg
         distance = self.tcp_distance()
         success = distance < c.success_radius
-        total, terms, success, done = reach_reward_function(c.reward)(self, distance, success)
+        if c.reward != self._reward_of:  # the config's reward was changed after construction: resolved again
+            self._reward, self._reward_of = reach_reward_function(c.reward), c.reward
+        total, terms, success, done = self._reward(self, distance, success)
         self.reward_terms = terms
         self.rew_buf.copy_(total)
         self.success_buf.copy_(success)

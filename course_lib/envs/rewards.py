@@ -9,6 +9,9 @@ A task chooses among them by name (its config's ``reward``) from a registry
 of functions with one signature, next to the task: ``REACH_REWARDS`` in
 :mod:`course_lib.envs.franka_reach`, ``CARTPOLE_REWARDS`` in
 ``course_answers.cartpole`` (the reference cart-pole is chapter 2's answer: the instructor's).
+Exercise 4's rewards (sparse, dense, improved) are answers too: they are in
+``course_answers.reach_rewards``, and a student's own functions plug into the
+reach task instead (``reward=sparse_reward``).
 
 The rewards' numbers (weights, the success radius, the cart-pole's angles)
 are written once, in the constants below: the functions' defaults and the
@@ -22,8 +25,7 @@ import math
 import torch
 
 __all__ = [
-    "reach_reward", "sparse_reach_reward", "dense_reach_reward", "improved_reach_reward", "near_joint_limits",
-    "cartpole_isaacgym_reward", "REACH_SUCCESS_RADIUS", "REACH_SUCCESS_BONUS",
+    "reach_reward", "cartpole_isaacgym_reward", "REACH_SUCCESS_RADIUS", "REACH_SUCCESS_BONUS",
     "REACH_ACTION_WEIGHT", "IMPROVED_SUCCESS_BONUS", "IMPROVED_COLLISION_PENALTY", "IMPROVED_JOINT_LIMIT_WEIGHT",
     "JOINT_LIMIT_MARGIN", "CARTPOLE_UPRIGHT_ANGLE", "CARTPOLE_FALL_PENALTY", "ISAACGYM_FALL_PENALTY",
 ]
@@ -66,90 +68,6 @@ def reach_reward(distance: torch.Tensor, actions: torch.Tensor, success_radius: 
         "success": success_bonus * (distance < success_radius).to(distance.dtype),
     }
     return sum(terms.values()), terms
-
-
-def sparse_reach_reward(distance: torch.Tensor, success_radius: float = REACH_SUCCESS_RADIUS,
-                        success_bonus: float = REACH_SUCCESS_BONUS):
-    """+10 within 5 cm of the target, else 0 (Exercise 4's sparse reward). distance: (N,)."""
-    terms = {"success": success_bonus * (distance < success_radius).to(distance.dtype)}
-    return terms["success"].clone(), terms
-
-
-def dense_reach_reward(distance: torch.Tensor, success_radius: float = REACH_SUCCESS_RADIUS,
-                       success_bonus: float = REACH_SUCCESS_BONUS):
-    """-distance plus the success bonus (Exercise 4's dense reward). distance: (N,)."""
-    terms = {
-        "distance": -distance,
-        "success": success_bonus * (distance < success_radius).to(distance.dtype),
-    }
-    return sum(terms.values()), terms
-
-
-def near_joint_limits(q: torch.Tensor, q_lower: torch.Tensor, q_upper: torch.Tensor,
-                      margin: float | torch.Tensor = JOINT_LIMIT_MARGIN) -> torch.Tensor:
-    """(N, D) bool: joint positions within ``margin`` rad of their *own* lower or upper limit.
-
-    q: (N, D) rad. q_lower, q_upper: (D,) or (N, D) rad, each joint's limits.
-    margin: rad, a float or (D,). The chapter's ``abs(q) > 0.9`` is not this:
-    on the Panda it flags joint 4 (range -3.07..-0.07) and joint 6
-    (-0.02..3.75) at the home pose, -1.57 and 1.57, where both are far from
-    their limits, and misses joint 4 at -0.1, 0.03 rad from its upper one.
-    """
-    if torch.is_tensor(margin) and margin.device != q.device:
-        margin = margin.to(q.device)
-    # A Python float stays a float: making a CUDA tensor from it would copy from the host, which a
-    # CUDA-graph capture of the step (VecEnvBase's fused step) does not allow.
-    return (q < q_lower + margin) | (q > q_upper - margin)
-
-
-def improved_reach_reward(distance: torch.Tensor, actions: torch.Tensor, collided: torch.Tensor, q: torch.Tensor,
-                          q_lower: torch.Tensor, q_upper: torch.Tensor, success_radius: float = REACH_SUCCESS_RADIUS,
-                          success_bonus: float = IMPROVED_SUCCESS_BONUS, action_weight: float = REACH_ACTION_WEIGHT,
-                          collision_penalty: float = IMPROVED_COLLISION_PENALTY,
-                          joint_limit_weight: float = IMPROVED_JOINT_LIMIT_WEIGHT,
-                          joint_limit_margin: float = JOINT_LIMIT_MARGIN):
-    """The chapter's "Improved Franka Reach Reward", with the joint-limit test fixed.
-
-    distance: (N,) TCP-to-target distance, m. actions: (N, 7) in [-1, 1].
-    collided: (N,) bool, the arm touches itself or the table this step.
-    q: (N, 7) joint positions, rad; q_lower, q_upper: (7,) (or (N, 7)) limits, rad.
-
-    reward = -distance                                   ("distance", in about [-1, 0])
-             + 5 [distance < 0.05]                       ("success": the chapter scales the bonus 10 -> 5)
-             - 0.01 |action|                             ("action")
-             - 2 [collided]                              ("collision"; the task also ends the episode)
-             - 0.1 * #(joints within 0.15 rad of their own limits)   ("joint_limit")
-
-    The weights are the chapter's; only the joint-limit test differs (see
-    :func:`near_joint_limits`). Every term is computed for every
-    environment, as in the chapter's listing: a step that succeeds and
-    collides gets both.
-    """
-    _check_batch(distance, actions, collided, q)
-    dt = distance.dtype
-    near = near_joint_limits(q, q_lower, q_upper, joint_limit_margin)
-    terms = {
-        "distance": -distance,
-        "success": success_bonus * (distance < success_radius).to(dt),
-        "action": -action_weight * torch.linalg.vector_norm(actions, dim=-1),
-        "collision": -collision_penalty * collided.to(dt),
-        "joint_limit": -joint_limit_weight * near.sum(-1).to(dt),
-    }
-    return sum(terms.values()), terms
-
-
-def _check_batch(distance, actions, collided, q) -> None:
-    """Clear errors for the mistakes a caller makes: shapes that do not match one batch, a float ``collided``."""
-    if distance.dim() != 1:
-        raise ValueError(f"distance must have shape (num_envs,), got {tuple(distance.shape)}")
-    n = distance.shape[0]
-    for name, t, dims in (("actions", actions, 2), ("collided", collided, 1), ("q", q, 2)):
-        if t.dim() != dims or t.shape[0] != n:
-            want = "(num_envs,)" if dims == 1 else "(num_envs, 7)"
-            raise ValueError(f"{name} must have shape {want} with num_envs = {n} (from distance), "
-                             f"got {tuple(t.shape)}")
-    if collided.dtype != torch.bool:
-        raise ValueError(f"collided must be a bool tensor (e.g. env.check_collisions()), got {collided.dtype}")
 
 
 def cartpole_isaacgym_reward(pole_angle, cart_vel, pole_vel, fallen, fall_penalty: float = ISAACGYM_FALL_PENALTY):

@@ -1,4 +1,9 @@
-"""Chapter 4 (Exercise 4): reward shaping for the Franka reach task, graded against ``course_lib.envs.rewards``.
+"""Chapter 4 (Exercise 4): reward shaping for the Franka reach task, graded against the instructor's reference.
+
+The references (``course_answers.reach_rewards``) are not in ``course_lib``: every expected value a judge reads
+goes through :func:`course_lib.grading.reference.expected` (stored for the visible cases, for a student's
+machine). The notebook trains with the student's own functions (``reward=sparse_reward``), and the comparison
+requires that its runs were.
 
 The student writes four functions:
 
@@ -6,7 +11,7 @@ The student writes four functions:
 - ``dense_reward(distance)``: -distance plus the +10 success bonus;
 - ``improved_reward(distance, actions, collided, q, q_lower, q_upper)``: the
   chapter's improved reward, with the joint-limit penalty near each joint's
-  own limits (:func:`course_lib.envs.rewards.improved_reach_reward`);
+  own limits;
 - ``final_success(metrics, last)``: the success rate over the episodes that
   ended in the last ``last`` iterations of a training run (episode-weighted),
   used to compare the sparse and the dense run.
@@ -40,6 +45,7 @@ from ..envs import FrankaReachCfg
 from ..sim import asset_path, load_urdf
 from .common import generator as _gen
 from .core import PREAMBLES, Check, CheckFailed, register
+from .reference import StoredValueMissing, expected
 
 PREAMBLES["ch04"] = """import math
 
@@ -107,16 +113,23 @@ def _produce_dist(fn_name):
     return produce
 
 
-def _judge_dist(fn_name, reference, hints):
+def _expected_dist(fn_name, d):
+    """((n,) reward, {term: (n,)}) of the reference ``fn_name`` ("sparse_reward", "dense_reward") at distances d."""
+    ref = {"sparse_reward": "sparse_reach_reward", "dense_reward": "dense_reach_reward"}[fn_name]
+    return expected(f"ch04.{fn_name}", {"distance": d}, lambda answers: getattr(answers.reach_rewards, ref)(d))
+
+
+def _judge_dist(fn_name, hints):
     def judge(cases, out):
         d = cases["distance"]
-        exp = reference(d)[0].double()
+        exp, terms = _expected_dist(fn_name, d)
+        exp = exp.double()
         got = _shape(out["reward"], len(d), fn_name)
         ok = torch.isclose(got, exp, atol=1e-5, rtol=1e-6)
         if bool(ok.all()):
             return f"{len(d)} distances"
         inside = d < RADIUS
-        hint = next((h for f, h in hints if bool(torch.isclose(got, f(d).double(), atol=1e-5).all())), "")
+        hint = next((h for f, h in hints if bool(torch.isclose(got, f(d, terms).double(), atol=1e-5).all())), "")
         msg = (f"{int((~ok).sum())} of {len(d)} rewards differ from the reference (within 5 cm: "
                f"{int((~ok & inside).sum())} of {int(inside.sum())}; beyond: {int((~ok & ~inside).sum())} of "
                f"{int((~inside).sum())}){hint}")
@@ -128,27 +141,16 @@ def _judge_dist(fn_name, reference, hints):
     return judge
 
 
-def _sparse_ref(d):
-    from ..envs.rewards import sparse_reach_reward
-
-    return sparse_reach_reward(d)
-
-
-def _dense_ref(d):
-    from ..envs.rewards import dense_reach_reward
-
-    return dense_reach_reward(d)
-
-
+# Hints: wrong answers a student gives, as functions of the distances and the reference's terms
 SPARSE_HINTS = (
-    (lambda d: torch.full_like(d, BONUS), " (+10 everywhere: the bonus is only for distances below 0.05 m)"),
-    (lambda d: (d < RADIUS).float(), " (the bonus is +10, not +1)"),
-    (lambda d: -d + BONUS * (d < RADIUS).float(), " (that is the dense reward: the sparse one has no -distance)"),
+    (lambda d, t: torch.full_like(d, BONUS), " (+10 everywhere: the bonus is only for distances below 0.05 m)"),
+    (lambda d, t: t["success"] / BONUS, " (the bonus is +10, not +1)"),
+    (lambda d, t: -d + t["success"], " (that is the dense reward: the sparse one has no -distance)"),
 )
 DENSE_HINTS = (
-    (lambda d: -d, " (the +10 success bonus within 5 cm is missing)"),
-    (lambda d: d + BONUS * (d < RADIUS).float(), " (a sign error: the reward is -distance)"),
-    (lambda d: BONUS * (d < RADIUS).float(), " (that is the sparse reward: the dense one adds -distance)"),
+    (lambda d, t: t["distance"], " (the +10 success bonus within 5 cm is missing)"),
+    (lambda d, t: -t["distance"] + t["success"], " (a sign error: the reward is -distance)"),
+    (lambda d, t: t["success"], " (that is the sparse reward: the dense one adds -distance)"),
 )
 
 
@@ -205,15 +207,18 @@ def produce_improved(objs, cases):
     return {"reward": _as_total(out, "improved_reward")}
 
 
-def _improved_ref(cases, **kw):
-    from ..envs.rewards import improved_reach_reward
+def _expected_improved(cases):
+    """((n,) reward, {term: (n,)}) of the reference improved reward on the cases' states."""
+    def compute(answers):
+        lo, hi = _limits()
+        return answers.reach_rewards.improved_reach_reward(cases["distance"], cases["actions"], cases["collided"],
+                                                           cases["q"], lo, hi)
 
-    lo, hi = _limits()
-    return improved_reach_reward(cases["distance"], cases["actions"], cases["collided"], cases["q"], lo, hi, **kw)
+    return expected("ch04.improved_reward", {k: cases[k] for k in ("distance", "actions", "collided", "q")}, compute)
 
 
 def judge_improved(cases, out):
-    exp, terms = _improved_ref(cases)
+    exp, terms = _expected_improved(cases)
     exp = exp.double()
     n = len(exp)
     got = _shape(out["reward"], n, "improved_reward")
@@ -247,13 +252,23 @@ def judge_improved(cases, out):
 
 
 # ------------------------------------------------------------------ final success of a run
-def reference_final_success(metrics, last: int = 50) -> float:
-    """Episode-weighted success rate over the episodes that ended in the last ``last`` iterations (NaN: none)."""
-    rows = list(metrics)[-int(last):]
-    episodes = sum(int(r.get("episodes") or 0) for r in rows)
-    if episodes == 0:
-        return float("nan")
-    return sum((r.get("success_rate") or 0.0) * int(r.get("episodes") or 0) for r in rows) / episodes
+def _expected_final(what, iteration, episodes, success_rate, last):
+    """The reference final_success of a run given as (k,) iteration, episodes and success-rate (NaN: none ended)
+    tensors: {"value": of its last ``last`` iterations, "whole_run": of all of them}."""
+    def compute(answers):
+        rows = [{"iteration": int(i), "episodes": int(e), "success_rate": None if math.isnan(r) else float(r)}
+                for i, e, r in zip(iteration.tolist(), episodes.tolist(), success_rate.tolist())]
+        return {"value": answers.reach_rewards.final_success(rows, last),
+                "whole_run": answers.reach_rewards.final_success(rows, len(rows))}
+
+    return expected(what, {"iteration": iteration, "episodes": episodes, "success_rate": success_rate,
+                           "last": int(last)}, compute)
+
+
+def _metrics_expected(cases):
+    rate = torch.where(cases["episodes"] > 0, cases["successes"].double() / cases["episodes"].clamp(min=1).double(),
+                       torch.tensor(math.nan, dtype=torch.float64))
+    return _expected_final("ch04.final_success", cases["iteration"], cases["episodes"], rate, cases["last"])
 
 
 def metrics_cases(seed: int = 0, k: int = 120, last: int = 50, edges: bool = False, hidden: bool = False) -> dict:
@@ -295,7 +310,8 @@ def _same(a, b):
 
 def judge_final_success(cases, out):
     rows = _rows(cases)
-    exp = reference_final_success(rows, cases["last"])
+    ref = _metrics_expected(cases)
+    exp = ref["value"]
     got = out["value"]
     if _same(got, exp):
         return f"{len(rows)} iterations, last {cases['last']}"
@@ -307,7 +323,7 @@ def judge_final_success(cases, out):
                 "sum(success_rate * episodes) / sum(episodes))")
     elif _same(got, sum(r["success_rate"] or 0.0 for r in tail) / max(1, len(tail))):
         hint = " (iterations where no episode ended have no success rate: leave them out, do not count them as 0)"
-    elif _same(got, reference_final_success(rows, len(rows))):
+    elif _same(got, ref["whole_run"]):
         hint = f" (that is the whole run: use only its last {cases['last']} iterations)"
     if got > 1.0 + 1e-9:
         hint += " (a rate is in 0..1, not a percentage)"
@@ -365,20 +381,32 @@ def judge_comparison(cases, out):
         if f"{name}_reward" not in out:
             raise CheckFailed(f"no data for the {name} run")
         info[name] = {k: out[f"{name}_{k}"] for k in ("reward", "seed", "num_envs", "iterations")}
-        if info[name]["reward"] != name:
-            raise CheckFailed(f"{RUN_FILES[name][1]} was trained with reward={info[name]['reward']!r}, not "
-                              f"{name!r}: train it with course_lib.train('franka_reach', reward={name!r}, ...)")
+        own = f"{name}_reward"  # the student's function: a run of the reference reward earns nothing
+        if info[name]["reward"] != own:
+            raise CheckFailed(f"{RUN_FILES[name][1]} was trained with reward={info[name]['reward']!r}, not your "
+                              f"{own}: train it with course_lib.train('franka_reach', reward={own}, ...)")
         its = out[f"{name}_iteration"]
         if len(its) < cases["min_iterations"]:
             raise CheckFailed(f"the {name} run has {len(its)} iterations; the exercise trains for "
                               f"{cases['min_iterations']}")
-        rows = [{"iteration": int(i), "episodes": int(e), "success_rate": None if math.isnan(s) else float(s)}
-                for i, e, s in zip(its.tolist(), out[f"{name}_episodes"].tolist(), out[f"{name}_success"].tolist())]
-        values[name] = reference_final_success(rows, cases["last"])
+        try:
+            values[name] = _expected_final("ch04.comparison", its, out[f"{name}_episodes"], out[f"{name}_success"],
+                                           cases["last"])["value"]
+        except StoredValueMissing:  # a student's machine: their runs are their own, no value is stored for them
+            values[name] = None
     for key in ("seed", "num_envs", "iterations"):
         if info["sparse"][key] != info["dense"][key]:
             raise CheckFailed(f"the two runs differ in {key} ({info['sparse'][key]} vs {info['dense'][key]}): a fair "
                               f"comparison trains both with the same seed, environments and iterations")
+    if None in values.values():
+        got = {name: out[f"{name}_student"] for name in values}
+        if not all(math.isnan(v) or 0.0 <= v <= 1.0 for v in got.values()):
+            raise CheckFailed(f"final_success on your runs gives sparse {got['sparse']:.6g}, dense {got['dense']:.6g}: "
+                              f"a success rate is a number in 0..1 (NaN where no episode ended)")
+        return (f"your two runs are a fair comparison (seed {info['sparse']['seed']}, {info['sparse']['num_envs']} "
+                f"environments, your own rewards); final_success gives sparse {100 * got['sparse']:.1f}%, dense "
+                f"{100 * got['dense']:.1f}% over the last {cases['last']} iterations, which is compared with the "
+                f"reference computation on the same files when your notebook is graded")
     for name in ("sparse", "dense"):
         got = out[f"{name}_student"]
         if not _same(got, values[name]):
@@ -391,16 +419,18 @@ def judge_comparison(cases, out):
 # ------------------------------------------------------------------ registration
 register(Check("ch04.sparse_reward", "sparse_reward is +10 within 5 cm of the target and 0 beyond",
                needs=("sparse_reward",), cases=distance_cases, produce=_produce_dist("sparse_reward"),
-               judge=_judge_dist("sparse_reward", _sparse_ref, SPARSE_HINTS), defaults={"seed": 0}))
+               judge=_judge_dist("sparse_reward", SPARSE_HINTS), defaults={"seed": 0},
+               expects=(lambda cases: _expected_dist("sparse_reward", cases["distance"]),)))
 register(Check("ch04.dense_reward", "dense_reward is -distance plus +10 within 5 cm",
                needs=("dense_reward",), cases=distance_cases, produce=_produce_dist("dense_reward"),
-               judge=_judge_dist("dense_reward", _dense_ref, DENSE_HINTS), defaults={"seed": 0}))
+               judge=_judge_dist("dense_reward", DENSE_HINTS), defaults={"seed": 0},
+               expects=(lambda cases: _expected_dist("dense_reward", cases["distance"]),)))
 register(Check("ch04.improved_reward", "improved_reward equals the reference (success, action, collision and "
                "joint-limit terms)", needs=("improved_reward",), cases=improved_cases, produce=produce_improved,
-               judge=judge_improved, defaults={"seed": 0}))
+               judge=judge_improved, defaults={"seed": 0}, expects=(_expected_improved,)))
 register(Check("ch04.final_success", "final_success is the episode-weighted success rate of the last iterations",
                needs=("final_success",), cases=metrics_cases, produce=produce_final_success,
-               judge=judge_final_success, defaults={"seed": 0}))
+               judge=judge_final_success, defaults={"seed": 0}, expects=(_metrics_expected,)))
 register(Check("ch04.comparison", "the sparse/dense comparison, computed with final_success from your own two runs",
                needs=("final_success",), cases=comparison_cases, produce=produce_comparison, judge=judge_comparison,
                defaults={"last": 50, "min_iterations": 200}))

@@ -541,6 +541,9 @@ class Course:
     def _library_wheel(self, dest: str) -> str:
         """Build course_lib's wheel from the repository into ``dest``; refuse one that holds an answer (the
         instructor's course_answers package) or a solution. The wheel is what students install."""
+        # pip builds in the repository's build/ folder, and setuptools packs whatever build/lib holds: a module since
+        # deleted or moved (an answer moved to course_answers) would still be in the wheel. It is a cache: start clean.
+        shutil.rmtree(os.path.join(self.repo, "build", "lib"), ignore_errors=True)
         r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
                             "-w", dest, self.repo], capture_output=True, text=True, cwd=dest)
         wheels = [os.path.join(dest, n) for n in os.listdir(dest) if n.endswith(".whl")]
@@ -548,9 +551,21 @@ class Course:
             raise GradingError(f"could not build course_lib's wheel from {self.repo}: {(r.stderr or r.stdout)[-500:]}")
         with zipfile.ZipFile(wheels[0]) as z:
             bad = [n for n in z.namelist() if n.split("/")[0] in ("course_answers", "solutions", "tests")]
+            # every file of course_lib in the wheel is the repository's (the clean build above, checked)
+            stale = [n for n in z.namelist() if n.startswith("course_lib/") and not (
+                os.path.isfile(os.path.join(self.repo, n)) and _same_bytes(os.path.join(self.repo, n), z.read(n)))]
         if bad:
             raise GradingError(f"course_lib's wheel would give students the instructor's files: {bad[:5]}")
+        if stale:
+            raise GradingError(f"course_lib's wheel holds files that are not (or no longer) in {self.repo}/course_lib: "
+                               f"{stale[:5]}; remove the stale build folder ({os.path.join(self.repo, 'build')}) and "
+                               f"package again")
         return wheels[0]
+
+
+def _same_bytes(path: str, data: bytes) -> bool:
+    with open(path, "rb") as f:
+        return f.read() == data
 
 
 def _ignored(name: str) -> bool:

@@ -100,6 +100,8 @@ def _jsonable(x):
         return x.item()
     if isinstance(x, (str, int, float, bool)) or x is None:
         return x
+    if callable(x):  # a reward function of one's own (FrankaReachCfg.reward=sparse_reward): its name
+        return getattr(x, "__name__", str(x))
     return str(x)
 
 

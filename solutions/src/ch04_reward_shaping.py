@@ -17,8 +17,8 @@
 #
 # **Grading.** Write your code where it says `YOUR CODE HERE`. Each test cell (read-only, starting with `# Test:`)
 # compares your function with the reference on seeded batches; hidden cases add more states, the edges of every
-# threshold, collisions and joints near their limits. The comparison test recomputes your numbers from your own two
-# training runs. Check your work with `course check ch04_reward_shaping/ch04_reward_shaping.ipynb` in a
+# threshold, collisions and joints near their limits. Every training run uses *your* reward functions, and the
+# comparison test recomputes your numbers from your own two runs. Check your work with `course check ch04_reward_shaping/ch04_reward_shaping.ipynb` in a
 # JupyterLab terminal (File > New > Terminal: it opens in the notebooks folder): it shows each cell as it runs, then the
 # points of each test and your total. The **Validate** button runs the same notebook, training included, without a
 # sign of progress, and says only "Success!" or which tests failed. The grader runs the imports cell and your solution
@@ -171,20 +171,20 @@ check("ch04.final_success", globals(), seed=40421, k=20, last=50, hidden=True)
 # ## Sparse against dense: 200 iterations each
 #
 # The same task, the same seed, the same number of environments and iterations; only the reward differs. Training
-# uses `course_lib`'s reward functions (`reward="sparse"` / `"dense"`), which your functions must equal: the cell
-# checks that first, so that a wrong function fails in a second rather than after minutes of training. A CPU trains
+# uses your functions (`course_lib.train("franka_reach", reward=sparse_reward, ...)`: the task calls a reward function
+# with the inputs its parameters name). The cell first runs the visible tests' checks on them, so that a wrong function
+# fails in a second rather than after minutes of training. A CPU trains
 # 512 environments, a GPU the chapter's 4096; each run prints how long it took. Each run's statistics and final
 # policy are saved under `runs/`, where the comparison test reads them.
 
 # %%
 import shutil
 
-from course_lib.envs import rewards as reference_rewards
-from course_lib.grading import export_policy
+from course_lib.grading import check, export_policy
 
-probe = torch.linspace(0.0, 0.3, 301)
-torch.testing.assert_close(sparse_reward(probe), reference_rewards.sparse_reach_reward(probe)[0])
-torch.testing.assert_close(dense_reward(probe), reference_rewards.dense_reach_reward(probe)[0])
+# a wrong reward stops here, before minutes of training
+check("ch04.sparse_reward", globals(), seed=0)
+check("ch04.dense_reward", globals(), seed=0)
 
 NUM_ENVS = 4096 if device == "cuda" else 512
 ITERATIONS = 200
@@ -192,19 +192,20 @@ SEED = 0
 runs = {}
 
 
-def train_and_save(reward):
-    """Train the reach task with `reward`; save its statistics and policy where the comparison test reads them."""
+def train_and_save(name, reward):
+    """Train the reach task with your `reward` function; save its statistics and policy where the comparison test
+    reads them (runs/ch04_<name>...)."""
     result = course_lib.train("franka_reach", num_envs=NUM_ENVS, iterations=ITERATIONS, device=device, seed=SEED,
-                              name=f"ch04_{reward}", reward=reward, progress=False, print_interval=50)
-    shutil.copyfile(f"{result.run_dir}/metrics.csv", f"runs/ch04_{reward}_metrics.csv")
-    export_policy(result, f"runs/ch04_{reward}.pth")
-    runs[reward] = result
+                              name=f"ch04_{name}", reward=reward, progress=False, print_interval=50)
+    shutil.copyfile(f"{result.run_dir}/metrics.csv", f"runs/ch04_{name}_metrics.csv")
+    export_policy(result, f"runs/ch04_{name}.pth")
+    runs[name] = result
 
 
-train_and_save("sparse")
+train_and_save("sparse", sparse_reward)
 
 # %%
-train_and_save("dense")
+train_and_save("dense", dense_reward)
 
 # %% [markdown]
 # ### Success against iterations
@@ -279,44 +280,46 @@ check("ch04.comparison", globals(), last=50, min_iterations=200)
 # %% [markdown]
 # ## The improved reward: collisions
 #
-# The reach task computes the improved reward with `reward="improved"`: it checks the Panda's collision capsules
-# (franka_ros' self-collision model) against each other and the table plane, for every environment at once. Below,
-# one Panda is driven by a scripted action (joint 2 forward at full speed): the arm leans into the table, the
-# collision term fires, and the episode ends (a failure: not a success, not a time-out).
+# Your `improved_reward` takes `collided`, so the reach task computes it for you: it checks the Panda's collision
+# capsules (franka_ros' self-collision model) against each other and the table plane, for every environment at once,
+# and a collision ends the episode (a failure: not a success, not a time-out). Below, one Panda is driven by a
+# scripted action (joint 2 forward at full speed) with your reward: the arm leans into the table, your collision
+# penalty fires, and the episode ends.
 
 # %%
-demo = course_lib.make("franka_reach", num_envs=1, device="cpu", seed=0, reward="improved")
+demo = course_lib.make("franka_reach", num_envs=1, device="cpu", seed=0, reward=improved_reward)
 lean = torch.zeros(1, 7)
 lean[0, 1] = 1.0
-trace = {name: [] for name in ("distance", "success", "action", "collision", "joint_limit")}
+trace = {"your improved_reward": [], "collided (0 or 1)": []}
 for t in range(200):
     obs, rew, resets, extras = demo.step(lean)
-    for name in trace:
-        trace[name].append(float(demo.reward_terms[name][0]))
+    trace["your improved_reward"].append(float(rew[0]))
+    trace["collided (0 or 1)"].append(float(demo.collision_buf[0]))
     if bool(resets[0]):
         break
-print(f"the episode ended at step {t + 1}: collision term {trace['collision'][-1]:+.1f}, success "
-      f"{bool(extras['successes'][0])}, time-out {bool(extras['time_outs'][0])}")
+print(f"the episode ended at step {t + 1}: collided {bool(demo.collision_buf[0])}, last reward "
+      f"{trace['your improved_reward'][-1]:+.2f} (the step before: {trace['your improved_reward'][-2]:+.2f}), "
+      f"success {bool(extras['successes'][0])}, time-out {bool(extras['time_outs'][0])}")
 fig, ax = plt.subplots(figsize=(7, 3))
 for name, values in trace.items():
     ax.plot(range(1, len(values) + 1), values, label=name)
-ax.set(xlabel="control step (1/60 s)", ylabel="reward term", title="the arm leans into the table")
-ax.legend(fontsize=8, ncol=5)
+ax.set(xlabel="control step (1/60 s)", ylabel="per step", title="the arm leans into the table")
+ax.legend(fontsize=8)
 ax.grid(alpha=0.3)
 plt.show()
 
 # %% [markdown]
 # ### With and without the collision penalty
 #
-# Two policies trained with the improved reward, the same seed and budget (60 iterations: the dense part of the
-# reward learns this task in about that many on 512 environments), one of them with the collision penalty off
-# (`collision_penalty=0`, `reset_on_collision=False`). Both are then evaluated on the same 200 episodes of the
-# reference task *with* collisions ending an episode, so a collision there is counted, once per episode. A random
-# policy is the baseline. (Training uses the library's improved reward, which your function must equal: checked first.)
+# Two policies trained with your improved reward, the same seed and budget (60 iterations: the dense part of the
+# reward learns this task in about that many on 512 environments), one of them with the collision penalty off (your
+# function called as if nothing collided, and `reset_on_collision=False`). Both are then evaluated on the same 200
+# episodes with collisions ending an episode, so a collision there is counted, once per episode. A random policy is
+# the baseline. (Your `improved_reward` is checked first, as before the sparse and dense runs.)
 
 # %%
 def collision_report(policy, label):
-    ev = course_lib.evaluate("franka_reach", policy, episodes=200, seed=0, reward="improved")
+    ev = course_lib.evaluate("franka_reach", policy, episodes=200, seed=0, reward=improved_reward)
     succ, length = torch.tensor(ev.successes), torch.tensor(ev.lengths)
     collided = (~succ) & (length < 500)  # ended early without success: a collision
     print(f"{label:>26}: success {100 * ev.success_rate:5.1f}%, collisions per episode "
@@ -324,20 +327,21 @@ def collision_report(policy, label):
     return ev.success_rate, float(collided.float().mean())
 
 
-# Fail fast, as before training sparse and dense: your improved_reward must equal the library's
-g = torch.Generator().manual_seed(0)
-probe_q = lower + (upper - lower) * torch.rand(256, 7, generator=g)
-probe_args = (torch.rand(256, generator=g) * 0.2, 2 * torch.rand(256, 7, generator=g) - 1,
-              torch.rand(256, generator=g) < 0.3, probe_q, lower, upper)
-torch.testing.assert_close(improved_reward(*probe_args), reference_rewards.improved_reach_reward(*probe_args)[0])
+def improved_reward_without_collisions(distance, actions, collided, q, q_lower, q_upper):
+    """Your improved reward as if nothing ever collided: no collision penalty."""
+    return improved_reward(distance, actions, torch.zeros_like(collided), q, q_lower, q_upper)
+
+
+check("ch04.improved_reward", globals(), seed=0)  # a wrong reward stops here, before training
 
 IMPROVED_ITERATIONS = 60
 safety = {"random policy": collision_report(lambda obs: 2 * torch.rand(obs.shape[0], 7, device=obs.device) - 1,
                                             "random policy")}
-for label, overrides in (("with collision penalty", {}),
-                         ("without collision penalty", {"collision_penalty": 0.0, "reset_on_collision": False})):
+for label, reward, overrides in (("with collision penalty", improved_reward, {}),
+                                 ("without collision penalty", improved_reward_without_collisions,
+                                  {"reset_on_collision": False})):
     result = course_lib.train("franka_reach", num_envs=NUM_ENVS, iterations=IMPROVED_ITERATIONS, device=device,
-                              seed=SEED, name="ch04_improved", reward="improved", progress=False,
+                              seed=SEED, name="ch04_improved", reward=reward, progress=False,
                               print_interval=IMPROVED_ITERATIONS, **overrides)
     safety[label] = collision_report(result.checkpoint, label)
 
@@ -373,7 +377,7 @@ else:
 #
 #   ```python
 #   from course_lib.envs.curriculum import TargetCurriculum
-#   env = course_lib.make("franka_reach", num_envs=NUM_ENVS, device=device, seed=0, reward="sparse")
+#   env = course_lib.make("franka_reach", num_envs=NUM_ENVS, device=device, seed=0, reward=sparse_reward)
 #   curriculum = TargetCurriculum.for_task(env, stages=5, threshold=0.8)
 #   course_lib.train(env, iterations=200, callback=curriculum)
 #   print(curriculum, curriculum.history)
@@ -381,6 +385,7 @@ else:
 #
 #   Does the sparse reward learn now?
 # - Lower the targets (`target_low=(0.3, -0.3, 0.05)`) and compare collisions with and without the penalty again.
-# - Replace the 0.15 rad margin by the chapter's `abs(q) > 0.9` in a training run (subclass `FrankaReachTask` and
-#   override `compute_reward`): what happens to the `reward/joint_limit` term in `metrics.csv`?
+# - Write the chapter's version of the improved reward, with its `abs(q) > 0.9` joint-limit test, as a function of
+#   its own, and train with it (`reward=chapter_improved_reward`): compare its success and its
+#   `reward/chapter_improved_reward` column in the run's `metrics.csv` with your fixed reward's.
 # - On a GPU, train the sparse reward with 4096 and with 16384 environments: when does it stop being "slow"?
