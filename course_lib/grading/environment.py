@@ -28,14 +28,17 @@ REQUIRED = {
     "numpy": ("numpy", "arrays"),
     "matplotlib": ("matplotlib", "plots"),
 }
+#: import name -> (distribution name, what a kernel without it does not have)
 OPTIONAL = {
-    "ipywidgets": ("ipywidgets", "interactive animations (else a static plot is shown)"),
-    "nbgrader": ("nbgrader", "the Validate button (else run `course check NOTEBOOK.ipynb`)"),
+    "ipywidgets": ("ipywidgets", "no interactive animations (a static plot is shown instead)"),
+    "nbgrader": ("nbgrader", "no Validate button and no `course check`; the test cells still say PASS or FAIL as "
+                             "they run (a hosted notebook service: the course's checks work without it)"),
 }
 
 FIX = ("From the course's folder run `make lab` (it installs everything into .venv and starts JupyterLab), "
        "or `pip install -e \".[lab]\"` in this kernel's environment; then choose the kernel "
-       "'Python 3 (GPU RL course)' (Kernel > Change Kernel).")
+       "'Python 3 (GPU RL course)' (Kernel > Change Kernel). Where there is no `make` (a hosted notebook service), "
+       "the notebook's first cell names the `%pip install` command.")
 
 
 def _version(dist: str) -> str | None:
@@ -66,7 +69,7 @@ def check_environment(verbose: bool = True) -> str:
         if v:
             versions.append(f"{dist} {v}")
         else:
-            absent.append(f"{dist} is not installed: no {why}")
+            absent.append(f"{dist} is not installed: {why}")
     say(", ".join(versions))
     for line in absent:
         say(f"Note: {line}")

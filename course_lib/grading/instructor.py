@@ -596,6 +596,9 @@ STUDENT_README = """# GPU-parallel reinforcement learning for robots: your noteb
    of nbgrader (`labconfig/`) applies: `JUPYTER_CONFIG_PATH="$PWD" jupyter lab`.
 3. Fill in the cells that say `YOUR CODE HERE`; check with the Validate button, or in a terminal with
    `course check ch02_cartpole/ch02_cartpole.ipynb`.
+   On a hosted notebook service (Jupyter with its own PyTorch, no `make`, no nbgrader), upload this folder and
+   run `%pip install "../wheels/{{wheel}}[hosted]"` in a chapter's notebook (its first cell says so), then
+   restart the kernel: the installed PyTorch is kept, and the test cells say PASS or FAIL as they run.
 4. Hand in the `.ipynb` files (your instructor says where). Keep every test cell and read-only cell as it is
    (moving one, or pasting it twice by accident, is fine): a notebook with one deleted, edited or turned into
    markdown is not graded. Your solution cells are graded on their own, in a fresh Python process without

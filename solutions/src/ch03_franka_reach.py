@@ -31,8 +31,14 @@
 try:
     from course_lib.grading import check_environment
 except ModuleNotFoundError as e:
+    import glob
+    # the one command for a kernel without `make` (a hosted notebook service): it keeps an installed PyTorch
+    wheel = sorted(glob.glob("../wheels/course_lib-*.whl"))  # the student package: its wheel
+    target = f'"{wheel[-1]}[hosted]"' if wheel else '-e "../..[hosted]"'  # else the repository, a checkout
     raise ModuleNotFoundError(f"{e.name} is not installed in this kernel. From the course's folder run `make lab`, "
-                              f"then choose the kernel 'Python 3 (GPU RL course)'.") from None
+                              f"then choose the kernel 'Python 3 (GPU RL course)'. Where there is no `make` (a hosted "
+                              f"notebook service), run `%pip install {target}` in a cell, then restart the kernel."
+                              ) from None
 device = check_environment()
 
 # %% id=imports locked
