@@ -65,11 +65,13 @@ def test_the_longest_units_go_first_and_a_unit_keeps_its_order(monkeypatch):
     items = [_Item(i) for i in ids]
     monkeypatch.setattr(conftest, "WORKER", "gw0")
     conftest.pytest_collection_modifyitems(None, items)
+    # SECONDS: the chapter 1-2 workflow (1310) > chapter 3's autograde (625) > test_notebooks' chapter 5 unit (400,
+    # its `validate --invert`: the solution runs in the autograde); units not listed keep the files' order
     assert [i.nodeid for i in items] == [
         "tests/test_grading_course.py::test_collect", "tests/test_grading_course.py::test_feedback",
+        "tests/test_grading_course.py::test_ch03_submissions_get_the_expected_scores",
         "tests/test_notebooks.py::test_release[ch05_domain_randomization]",
         "tests/test_notebooks.py::test_solution[ch05_domain_randomization]",
-        "tests/test_grading_course.py::test_ch03_submissions_get_the_expected_scores",
         "tests/test_a.py::test_1", "tests/test_a.py::test_2",
         "tests/test_notebooks.py::test_release[ch01_setup]", "tests/test_notebooks.py::test_solution[ch01_setup]"]
     monkeypatch.setattr(conftest, "WORKER", None)  # a run without workers keeps the files' order
