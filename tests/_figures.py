@@ -117,12 +117,15 @@ def assert_ran_clean(nb) -> int:
     ``nbgrader validate --Validator.validate_all=True`` requires: no code cell has an error or a stderr output
     (nbgrader's own rule, ``Validator._get_failed_cells``), and every figure cell shows a picture. Returns the
     number of figure cells checked."""
-    failed = [f"cell {i} ({c.source.strip().splitlines()[0][:60] if c.source.strip() else ''!r}): "
-              + " | ".join((o.get("ename", "") + " " + o.get("evalue", "") if o.output_type == "error"
-                            else "stderr: " + o.get("text", ""))[:200] for o in bad)
-              for i, c in enumerate(nb.cells) if c.cell_type == "code"
-              for bad in [[o for o in c.get("outputs", []) if o.output_type == "error"
-                           or (o.output_type == "stream" and o.get("name") == "stderr")]] if bad]
+    failed = []
+    for i, c in enumerate(nb.cells):
+        if c.cell_type != "code":
+            continue
+        for o in c.get("outputs", []):
+            if o.output_type == "error":
+                failed.append(f"cell {i}: {o.get('ename', '')} {o.get('evalue', '')}"[:240])
+            elif o.output_type == "stream" and o.get("name") == "stderr":
+                failed.append(f"cell {i}: stderr: {o.get('text', '')}"[:240])
     assert not failed, "cells with an error or stderr output: " + "; ".join(failed)
     wanted = figure_cells(nb.cells)
     assert wanted, "no cell meant to show a figure was found"
