@@ -61,11 +61,11 @@ def train_policy(kind: str, args) -> str:
 
 
 def row(name: str, successes, lengths, control_dt: float, wall: float) -> dict:
-    from course_lib.rl.evaluate import wilson_interval
+    from course_lib.rl.evaluate import success_ci
 
     n, s = len(successes), int(sum(successes))
     med, mean = time_to_reach(lengths, successes, control_dt)
-    return {"condition": name, "episodes": n, "success_rate": s / n, "ci95": list(wilson_interval(s, n)),
+    return {"condition": name, "episodes": n, "success_rate": s / n, "ci95": list(success_ci(s, n)),
             "median_time_to_reach_s": med, "mean_time_to_reach_s": mean, "mean_length": float(np.mean(lengths)),
             "wall_s": wall}
 

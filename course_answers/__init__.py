@@ -11,13 +11,15 @@ What is here answers an exercise, so it is never handed to a student:
 On a machine without it, visible checks compare with values the reference computed and the course stores as
 data (``course_lib/grading/expected/``); hidden cases are judged only where this package is.
 
-Today: chapter 2's cart-pole (:mod:`course_answers.cartpole`) and chapter 4's rewards and run statistic
-(:mod:`course_answers.reach_rewards`).
+Today: chapter 2's cart-pole (:mod:`course_answers.cartpole`), chapter 4's rewards and run statistic
+(:mod:`course_answers.reach_rewards`) and chapter 6's Wilson interval and deployment observation
+(:mod:`course_answers.evaluate_deploy`).
 """
 from .cartpole import CartpoleTask
+from .evaluate_deploy import reach_observation, wilson_interval
 from .reach_rewards import REACH_REWARDS
 
 #: the reference tasks, by the names ``course_lib.make`` / ``course train`` know them by
 TASKS = {"cartpole": CartpoleTask}
 
-__all__ = ["CartpoleTask", "TASKS", "REACH_REWARDS"]
+__all__ = ["CartpoleTask", "TASKS", "REACH_REWARDS", "wilson_interval", "reach_observation"]

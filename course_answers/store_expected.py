@@ -23,7 +23,7 @@ from course_lib.grading.reference import recording, stored_path
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 #: the chapters whose references are here (and whose checks read expected values through ``expected``)
-CHAPTERS = ("ch02_cartpole", "ch04_reward_shaping")
+CHAPTERS = ("ch02_cartpole", "ch04_reward_shaping", "ch06_evaluate_deploy")
 
 
 def visible_calls(assignment: str) -> list:

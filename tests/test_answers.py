@@ -234,3 +234,54 @@ def test_the_library_wheel_never_packs_a_stale_build_folder(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert "course_lib/envs/franka_reach.py" in names
     assert "course_lib/envs/old_answer.py" not in names, names
+
+
+CH06 = f"""
+import nbformat
+from course_lib.grading.core import preamble
+nb = nbformat.read({os.path.join(ROOT, 'solutions', 'ch06_evaluate_deploy', 'ch06_evaluate_deploy.ipynb')!r}, as_version=4)
+cells = {{c.metadata.get("nbgrader", {{}}).get("grade_id"): c.source for c in nb.cells}}
+ns = {{}}
+exec(preamble("ch06"), ns)
+for g in ("wilson", "observation"):
+    exec(cells[g], ns)
+"""
+
+
+def test_on_a_students_machine_chapter6_checks_grade_and_deploy_uses_their_observation(tmp_path):
+    """Chapter 6's references (the Wilson interval, the control node's observation) are the instructor's: on a
+    student's machine the visible checks grade from stored values, the library has neither formula to borrow,
+    and the deployed checks deploy with the student's own mujoco_observation and say so."""
+    r = student_machine(tmp_path, CH06 + textwrap.dedent("""
+        import os, course_lib, course_lib.rl, course_lib.deploy
+        from course_lib.grading import check
+        from course_lib.grading.core import CheckFailed
+        from course_lib.rl import Policy
+        from course_lib.rl.export import export_onnx
+        assert not course_lib.answers.available()
+        print("library:", hasattr(course_lib.rl, "wilson_interval"), hasattr(course_lib.deploy, "reach_observation"))
+        for name in ("ch06.wilson", "ch06.observation"):
+            check(name, ns, seed=0) if name != "ch06.wilson" else check(name, ns)
+        normal = dict(ns, wilson_interval=lambda s, n, z=1.96: (max(0.0, s / n - z * (s / n * (1 - s / n) / n) ** 0.5),
+                                                              min(1.0, s / n + z * (s / n * (1 - s / n) / n) ** 0.5)))
+        for name, namespace, params in (("ch06.wilson", normal, {}), ("ch06.observation", ns, {"seed": 5})):
+            try:
+                check(name, namespace, **params)
+                print("WRONG PASSED")
+            except CheckFailed as e:
+                print("failed:", e)
+        os.makedirs("runs/ch06_export")
+        export_onnx(Policy(17, 7, [8], "elu", task="franka_reach"), "runs/ch06_export/policy.onnx")
+        try:
+            check("ch06.deployed", ns, episodes=20)
+            print("UNTRAINED PASSED")
+        except CheckFailed as e:
+            print("deployed:", e)
+        """))
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    out = r.stdout
+    assert "library: False False" in out, out
+    assert out.count("PASS ") == 2, out
+    assert "failed: " in out and "normal approximation" in out, out
+    assert "is not on this machine" in out and "checked when your notebook is graded" in out, out
+    assert "deployed: " in out and "with your own mujoco_observation: this machine has no reference observation" in out

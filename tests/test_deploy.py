@@ -235,9 +235,9 @@ def test_inference_latency(tmp_path):
 
 
 def test_reach_observation_is_the_tasks():
-    """reach_observation (the control node's observation) equals FrankaReachTask.compute_observations for the
-    same state: [q, qd, target - tcp], float32 (N, 17)."""
-    from course_lib.deploy import reach_observation
+    """The reference reach_observation (chapter 6's answer: the control node's observation) equals
+    FrankaReachTask.compute_observations for the same state: [q, qd, target - tcp], float32 (N, 17)."""
+    from course_answers import reach_observation
 
     env = course_lib.make("franka_reach", num_envs=16, seed=3)
     env.step(torch.rand(16, 7, generator=torch.Generator().manual_seed(0)) * 2 - 1)  # nonzero velocities
@@ -253,7 +253,7 @@ def test_observe_hook():
     policy sees exactly what it returns; the default is reach_observation (same outcomes, step by step); a
     wrong sign changes what the robot does; a wrong shape, dtype or a non-function is a ValueError that says
     what to fix."""
-    from course_lib.deploy import reach_observation
+    from course_answers import reach_observation
 
     policy = _linear_reacher(gain=4.0)
     calls, seen = [], []
@@ -284,3 +284,20 @@ def test_observe_hook():
     with pytest.raises(ValueError, match="observe must be a function"):
         deploy(policy, episodes=1, observe="obs")
     assert reach_observation(q, qd, tcp, target)[0, 14:].tolist() == [1.0, 1.0, 1.0]
+
+
+def test_without_the_instructors_answers_deploy_asks_for_an_observation(monkeypatch):
+    """Where course_answers is not (a student's machine), deploy has no observation step of its own: without
+    observe= it says to pass one's own (chapter 6's exercise), and with it, it runs."""
+    from course_lib import answers
+    from course_lib.deploy import reference_observation
+
+    monkeypatch.setattr(answers, "load", lambda: None)
+    with pytest.raises(ValueError, match="observe=mujoco_observation"):
+        reference_observation()
+    policy = _linear_reacher(gain=4.0)
+    with pytest.raises(ValueError, match="chapter 6's exercise"):
+        deploy(policy, episodes=1)
+    mine = deploy(policy, episodes=2, seed=1, observe=lambda q, qd, tcp, target: np.concatenate(
+        (q, qd, target - tcp), axis=-1).astype(np.float32))
+    assert mine.episodes == 2

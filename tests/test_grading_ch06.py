@@ -54,6 +54,19 @@ def wilson_interval(successes, n, z=1.96):
     h = z * math.sqrt(p * (1 - p) / n)
     return (max(0.0, p - h), min(1.0, p + h))
 '''
+BORROWS_THE_LIBRARY = '''
+def wilson_interval(successes, n, z=1.96):
+    from course_lib.rl import success_ci  # the library's interval (SciPy's), at the confidence z stands for
+    import math
+    return success_ci(successes, n, confidence=math.erf(z / math.sqrt(2)))
+'''
+BORROWS_SCIPY = '''
+def wilson_interval(successes, n, z=1.96):
+    import math
+    from scipy.stats import binomtest
+    ci = binomtest(successes, n).proportion_ci(confidence_level=math.erf(z / math.sqrt(2)), method="wilson")
+    return (ci.low, ci.high)
+'''
 WRONG_NAMES = '''
 def export_policy(checkpoint, out_dir):
     os.makedirs(out_dir, exist_ok=True)
@@ -81,6 +94,9 @@ WRONG = {
     "wilson_normal": ([], NORMAL, {"wilson": {0, 1}}, "normal approximation"),
     "wilson_default_z": ([("def wilson_interval(successes, n, z=1.96):", "def wilson_interval(successes, n, z=1.0):")],
                          "", {"wilson": {0, 1}}, "make z=1.96 the default"),
+    # the right numbers from a library (the course's or SciPy's): the exercise is the formula
+    "wilson_borrows_the_library": ([], BORROWS_THE_LIBRARY, {"wilson": {0, 1}}, "a library's interval, not yours"),
+    "wilson_borrows_scipy": ([], BORROWS_SCIPY, {"wilson": {0, 1}}, "calls binomtest, proportion_ci"),
     "wilson_half_width": ([(" + z * z / (4.0 * n * n)", "")], "", {"wilson": {0, 1}}, "the Wilson interval is"),
     "export_no_normalization": ([('    policy = course_lib.load_policy(checkpoint, task="franka_reach")\n',
                                   '    policy = course_lib.load_policy(checkpoint, task="franka_reach")\n'

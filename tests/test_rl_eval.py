@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import course_lib
-from course_lib.rl import CheckpointError, CourseVectorEnv, evaluate, load_policy, wilson_interval
+from course_lib.rl import CheckpointError, CourseVectorEnv, evaluate, load_policy, success_ci
 from tests._helpers import train_tiny
 
 
@@ -19,12 +19,20 @@ def zero_policy(obs):
     return torch.zeros(obs.shape[0], 1)
 
 
-def test_wilson_interval():
-    lo, hi = wilson_interval(50, 100)
+def test_success_ci_is_the_wilson_interval():
+    """The library's intervals (from SciPy) are the Wilson score interval: textbook values, the ends at 0/n and
+    n/n, the reference of chapter 6 to 1e-12, and a wider interval at a higher confidence."""
+    from course_answers import wilson_interval
+
+    lo, hi = success_ci(50, 100)
     assert lo == pytest.approx(0.4038, abs=1e-4) and hi == pytest.approx(0.5962, abs=1e-4)
-    assert wilson_interval(0, 10)[0] == 0.0 and wilson_interval(10, 10)[1] == 1.0
-    lo, hi = wilson_interval(0, 10)
+    assert success_ci(0, 10)[0] == 0.0 and success_ci(10, 10)[1] == 1.0
+    lo, hi = success_ci(0, 10)
     assert hi == pytest.approx(0.2775, abs=1e-4)
+    for s, n in ((0, 1), (1, 1), (7, 20), (998, 1000), (1, 10**6)):
+        assert success_ci(s, n) == pytest.approx(wilson_interval(s, n, z=1.959963984540054), abs=1e-12)
+    assert success_ci(7, 20, confidence=0.99)[0] < success_ci(7, 20)[0]
+    assert success_ci(0, 0) == (0.0, 1.0)
 
 
 def test_evaluation_is_deterministic(cartpole_run):
@@ -34,7 +42,7 @@ def test_evaluation_is_deterministic(cartpole_run):
     assert a.successes == b.successes and a.rewards == b.rewards and a.lengths == b.lengths
     assert len(a.successes) == len(a.rewards) == len(a.lengths) == 40
     assert a.success_rate == sum(a.successes) / 40
-    assert a.ci95 == wilson_interval(sum(a.successes), 40)
+    assert a.ci95 == success_ci(sum(a.successes), 40)
     assert a.mean_length == pytest.approx(sum(a.lengths) / 40)
     c = evaluate("cartpole", policy, episodes=40, seed=8)
     assert c.rewards != a.rewards

@@ -16,8 +16,8 @@ MuJoCo and onnxruntime are imported when they are needed.
 from .latency import inference_latency
 from .mujoco_panda import MujocoPanda, PandaMujocoCfg, build_panda_model, urdf_joint_limits
 from .reach import (CHAPTER_SENSOR_NOISE, TRANSFER_GAPS, DeployResult, ReachDeployCfg, deploy, reach_episodes,
-                    reach_observation, time_to_reach)
+                    reference_observation, time_to_reach)
 
 __all__ = ["MujocoPanda", "PandaMujocoCfg", "build_panda_model", "urdf_joint_limits", "deploy", "DeployResult",
            "ReachDeployCfg", "reach_episodes", "time_to_reach", "CHAPTER_SENSOR_NOISE", "inference_latency",
-           "reach_observation", "TRANSFER_GAPS"]
+           "reference_observation", "TRANSFER_GAPS"]

@@ -37,7 +37,8 @@ Gap options (what a real robot adds; all off by default):
   the chapter's (0.001, 0.01, 0.01). Success is judged on the true state.
 
 ``observe=`` replaces the step that forms the observation from the readings
-(default :func:`reach_observation`): chapter 6's students write it.
+(required where the instructor's answers are not: :func:`reference_observation`); chapter 6's students
+write it.
 """
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ import numpy as np
 from .mujoco_panda import PANDA_URDF, MujocoPanda, PandaMujocoCfg, build_panda_model, urdf_joint_limits
 
 __all__ = ["ReachDeployCfg", "DeployResult", "deploy", "reach_episodes", "as_policy_fn", "CHAPTER_SENSOR_NOISE",
-           "time_to_reach", "reach_observation", "TRANSFER_GAPS"]
+           "time_to_reach", "reference_observation", "TRANSFER_GAPS"]
 
 #: the chapter's add_observation_noise: joint positions 0.001 rad, velocities 0.01 rad/s, target 0.01 m
 CHAPTER_SENSOR_NOISE = (0.001, 0.01, 0.01)
@@ -67,15 +68,19 @@ TRANSFER_GAPS = {
 }
 
 
-def reach_observation(q, qd, tcp, target) -> np.ndarray:
-    """The reach task's 17 observations from a robot's readings, as its control node forms them.
-
-    q, qd: (N, 7) joint positions (rad) and velocities (rad/s); tcp, target: (N, 3) positions in the robot's
-    base frame (m). Returns float32 (N, 17): ``[q, qd, target - tcp]``, the order of
-    ``FrankaReachTask.compute_observations`` (what the policy was trained on).
+def reference_observation():
+    """The reach task's observation step ``(q, qd, tcp, target) -> (N, 17) float32``, where the instructor's
+    ``course_answers`` is here (the grader, a checkout): forming it is chapter 6's exercise, so the student library
+    does not hold it. Elsewhere a ValueError that says to pass one's own (``deploy(..., observe=mujoco_observation)``).
     """
-    q, qd, tcp, target = (np.asarray(x, dtype=np.float64) for x in (q, qd, tcp, target))
-    return np.concatenate((q, qd, target - tcp), axis=-1).astype(np.float32)
+    from .. import answers
+
+    pkg = answers.load()
+    if pkg is None or not hasattr(pkg, "reach_observation"):
+        raise ValueError("deploy needs observe=: the function that forms the policy's observation from the robot's "
+                         "readings, (q, qd, tcp, target) -> (N, 17) float32. Writing it is chapter 6's exercise: "
+                         "pass yours, e.g. deploy(policy, 1000, observe=mujoco_observation)")
+    return pkg.reach_observation
 
 
 @dataclass
@@ -245,10 +250,11 @@ def deploy(policy, episodes: int = 1000, seed: int = 0, *, cfg: ReachDeployCfg |
         (``result.trajectories``: (T+1, 7) arrays, rad), for animations.
     episode_set: ``(q0 (E, 7), targets (E, 3))`` instead of :func:`reach_episodes`.
     observe: ``observe(q (N, 7), qd (N, 7), tcp (N, 3), target (N, 3)) -> (N, 17) float32``, the control
-        node's observation from the (noisy) readings, numpy float64 in; default :func:`reach_observation`.
+        node's observation from the (noisy) readings, numpy float64 in; default :func:`reference_observation`
+        (the instructor's, where it is here).
         Whatever it returns is checked (shape, dtype, finite) before the policy sees it.
     """
-    from ..rl.evaluate import wilson_interval
+    from ..rl.evaluate import success_ci
 
     cfg = cfg if cfg is not None else ReachDeployCfg.mirror()
     if mass_scale is not None or action_delay is not None or sensor_noise is not None:
@@ -267,7 +273,7 @@ def deploy(policy, episodes: int = 1000, seed: int = 0, *, cfg: ReachDeployCfg |
         raise ValueError(f"sensor_noise is 3 standard deviations >= 0 (q rad, qd rad/s, target m), "
                          f"got {cfg.sensor_noise}")
     fn = as_policy_fn(policy)
-    observe = reach_observation if observe is None else observe
+    observe = reference_observation() if observe is None else observe
     if not callable(observe):
         raise ValueError(f"observe must be a function (q, qd, tcp, target) -> (N, 17) float32, "
                          f"got {type(observe).__name__}")
@@ -322,7 +328,7 @@ def deploy(policy, episodes: int = 1000, seed: int = 0, *, cfg: ReachDeployCfg |
                 success[i], lengths[i], alive[i] = True, t + 1, False
     wall = time.perf_counter() - t0
     s = int(success.sum())
-    return DeployResult(episodes=E, seed=int(seed), success_rate=s / E, ci95=wilson_interval(s, E),
+    return DeployResult(episodes=E, seed=int(seed), success_rate=s / E, ci95=success_ci(s, E),
                         mean_length=float(lengths.mean()), control_dt=cfg.robot.control_dt, gap=cfg.gap(),
                         successes=success.tolist(), lengths=lengths.tolist(), final_distance=final.tolist(),
                         targets=targets.tolist(), wall_s=wall, trajectories=[np.array(x) for x in traj])

@@ -14,13 +14,13 @@ The student writes
 ================================  ===================================================
 check                             behaviour
 ================================  ===================================================
-``ch06.wilson``                   equals course_lib.rl.evaluate.wilson_interval (0/n,
-                                  n/n, n = 1 included)
+``ch06.wilson``                   equals the reference (course_answers.evaluate_deploy;
+                                  0/n, n/n, n = 1 included), written as a formula
 ``ch06.export_match``             the exported ONNX and TorchScript files give the
                                   checkpoint's actions to 1e-5 (a grader-made checkpoint
                                   with wide normalisation statistics)
 ``ch06.export_standalone``        the ONNX file runs in ``python -I -S`` without course_lib
-``ch06.observation``              equals course_lib.deploy.reach_observation (order,
+``ch06.observation``              equals the reference's reach_observation (order,
                                   sign, float32, batch dimension)
 ``ch06.deployed``                 the exported randomized policy, deployed to MuJoCo with
                                   the reference observation on the fixed episodes,
@@ -35,6 +35,11 @@ policy keeps them. The deployed check reads the file the notebook exported
 (``runs/ch06_export/policy.onnx``) and runs :func:`course_lib.deploy.deploy`
 with the *reference* observation, in a fresh process: a wrong
 ``mujoco_observation`` costs its own check only.
+
+The references are the instructor's (:mod:`course_answers.evaluate_deploy`); each expected value goes through
+:func:`course_lib.grading.reference.expected`, so that Validate and ``course check`` grade the visible cases on a
+student's machine from stored values. There the deployed checks deploy with the student's own
+``mujoco_observation`` and say so (:func:`course_lib.grading.evaluate_policy.own_task_result`).
 """
 from __future__ import annotations
 
@@ -47,6 +52,7 @@ import torch
 
 from .common import generator
 from .core import PREAMBLES, Check, CheckFailed, register
+from .reference import expected
 
 PREAMBLES["ch06"] = """import os
 
@@ -86,11 +92,34 @@ def _pair(value, call):
         raise CheckFailed(f"{call} returned {type(value).__name__} {value!r:.80}; return two numbers (lo, hi)")
 
 
+#: names whose use in wilson_interval means a library computed the interval, not the student's formula
+LIBRARY_INTERVALS = ("success_ci", "binomtest", "proportion_ci", "proportion_confint")
+
+
+def _names(code) -> set:
+    """Every global or attribute name that ``code`` (and the functions defined in it) refers to."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if hasattr(const, "co_names"):
+            names |= _names(const)
+    return names
+
+
 def produce_wilson(objs, cases):
     fn = objs["wilson_interval"]
     got = [_pair(fn(s, n, z=z), f"wilson_interval({s}, {n}, z={z})") for s, n, z in cases["cases"]]
     default = _pair(fn(7, 20), "wilson_interval(7, 20)")
-    return {"got": torch.tensor(got, dtype=torch.float64), "default": torch.tensor(default, dtype=torch.float64)}
+    code = getattr(fn, "__code__", None)
+    calls = sorted(_names(code) & set(LIBRARY_INTERVALS)) if code is not None else ["(not a Python function)"]
+    return {"got": torch.tensor(got, dtype=torch.float64), "default": torch.tensor(default, dtype=torch.float64),
+            "library_calls": ", ".join(calls)}  # a string: only tensors, strings and numbers leave the sandbox
+
+
+def _expected_wilson(cases):
+    """The reference's intervals for the cases, then for (7, 20) at z = 1.96: (len(cases) + 1, 2) float64."""
+    pairs = [*cases["cases"], (7, 20, 1.96)]
+    return expected("ch06.wilson", {"cases": pairs}, lambda answers: torch.tensor(
+        [answers.wilson_interval(s, n, z) for s, n, z in pairs], dtype=torch.float64))
 
 
 def _normal_approx(s, n, z):
@@ -100,13 +129,14 @@ def _normal_approx(s, n, z):
 
 
 def judge_wilson(cases, out):
-    from ..rl.evaluate import wilson_interval
-
     got = out["got"]
     if tuple(got.shape) != (len(cases["cases"]), 2):
         raise CheckFailed(f"expected {len(cases['cases'])} intervals, got shape {tuple(got.shape)}")
-    for (s, n, z), (lo, hi) in zip(cases["cases"], got.tolist()):
-        want = wilson_interval(s, n, z)
+    if out.get("library_calls"):
+        raise CheckFailed(f"wilson_interval calls {out['library_calls']}: a library's interval, not yours. "
+                          f"The exercise is the formula (centre and half-width above), in plain Python")
+    reference = _expected_wilson(cases).tolist()
+    for (s, n, z), (lo, hi), want in zip(cases["cases"], got.tolist(), reference):
         if not (math.isfinite(lo) and math.isfinite(hi)):
             raise CheckFailed(f"wilson_interval({s}, {n}, z={z}) gave ({lo}, {hi}): NaN or inf")
         if abs(lo - want[0]) > WILSON_TOL or abs(hi - want[1]) > WILSON_TOL:
@@ -120,7 +150,7 @@ def judge_wilson(cases, out):
             raise CheckFailed(f"wilson_interval({s}, {n}, z={z}) = ({lo:.6f}, {hi:.6f}); the Wilson interval is "
                               f"({want[0]:.6f}, {want[1]:.6f}).{hint}")
     d = out["default"].tolist()
-    want = wilson_interval(7, 20, 1.96)
+    want = reference[-1]
     if abs(d[0] - want[0]) > 1e-4 or abs(d[1] - want[1]) > 1e-4:
         raise CheckFailed(f"wilson_interval(7, 20) with the default z gave ({d[0]:.4f}, {d[1]:.4f}); with z = 1.96 "
                           f"(95 %) it is ({want[0]:.4f}, {want[1]:.4f}): make z=1.96 the default")
@@ -292,12 +322,20 @@ def produce_observation(objs, cases):
     return out
 
 
-def judge_observation(cases, out):
-    from ..deploy import reach_observation
+def _expected_observation(cases):
+    """The reference's observations of each batch: a list of (m, 17) float64 tensors."""
+    def compute(answers):
+        return [torch.from_numpy(answers.reach_observation(*(b[k].numpy() for k in ("q", "qd", "tcp", "target")))
+                                 .astype(np.float64)) for b in cases["batches"]]
 
+    return expected("ch06.observation", {"batches": cases["batches"]}, compute)
+
+
+def judge_observation(cases, out):
+    reference = _expected_observation(cases)
     for i, b in enumerate(cases["batches"]):
         args = [b[k].numpy() for k in ("q", "qd", "tcp", "target")]
-        want = reach_observation(*args).astype(np.float64)
+        want = reference[i].numpy()
         n = want.shape[0]
         got = out[f"obs{i}"].numpy()
         if got.shape != want.shape:
@@ -348,7 +386,8 @@ def judge_deployed(params, result):
 
 
 register(Check("ch06.wilson", "wilson_interval gives the Wilson score interval (0/n, n/n and n = 1 included)",
-               cases=wilson_cases, produce=produce_wilson, judge=judge_wilson, needs=("wilson_interval",)))
+               cases=wilson_cases, produce=produce_wilson, judge=judge_wilson, needs=("wilson_interval",),
+               expects=(_expected_wilson,)))
 _e = {"defaults": {"seed": 0}, "needs": ("export_policy",), "cases": export_cases, "produce": produce_export}
 register(Check("ch06.export_match", "export_policy's ONNX and TorchScript files give the checkpoint's actions "
                f"(normalisation included) to {ATOL:g}", judge=judge_export_match, **_e))
@@ -356,7 +395,7 @@ register(Check("ch06.export_standalone", "export_policy's ONNX file runs in a Py
                "(python -I -S, numpy and onnxruntime only)", judge=judge_export_standalone, **_e))
 register(Check("ch06.observation", "mujoco_observation forms the task's observation [q, qd, target - tcp], float32 "
                "(N, 17)", cases=observation_cases, produce=produce_observation, judge=judge_observation,
-               defaults={"seed": 0}, needs=("mujoco_observation",)))
+               defaults={"seed": 0}, needs=("mujoco_observation",), expects=(_expected_observation,)))
 register(Check("ch06.deployed", "the exported randomized policy reaches the target on the Panda in MuJoCo",
                cases=deployed_cases, judge=judge_deployed, kind="policy",
                defaults={"checkpoint": f"{EXPORT_DIR}/{ONNX_NAME}", "mode": "deploy", "gap": "nominal",

@@ -267,7 +267,8 @@ def check(name: str, namespace: dict | None = None, **params) -> None:
         if result is None:
             result = policy_result(p, fresh=True)
         else:
-            where = f" [on your own {result['task']}: this machine has no reference task; the grade uses it]"
+            what = "observation" if p.get("mode") == "deploy" else "task"
+            where = f" [with your own {result['task']}: this machine has no reference {what}; the grade uses it]"
         try:
             msg = chk.judge(p, result)
         except CheckFailed as e:

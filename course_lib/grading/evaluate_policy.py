@@ -201,8 +201,10 @@ def own_task_result(params: dict, namespace: dict) -> dict | None:
     from ..answers import INSTRUCTOR_TASKS
     from ..envs import tasks
 
+    if params.get("mode", "evaluate") == "deploy":
+        return _own_observation_result(params, namespace)
     task = params.get("task")
-    if params.get("mode", "evaluate") != "evaluate" or task not in INSTRUCTOR_TASKS or task in tasks():
+    if task not in INSTRUCTOR_TASKS or task in tasks():
         return None
     cls_name = INSTRUCTOR_TASKS[task][0]
     cls = namespace.get(cls_name)
@@ -222,6 +224,40 @@ def own_task_result(params: dict, namespace: dict) -> dict | None:
     except (CheckpointError, OSError, ValueError, RuntimeError) as e:
         return {"ok": False, "task": cls_name, "checkpoint": checkpoint, "error": str(e).splitlines()[0]}
     return _evaluation(r, cls_name, env, checkpoint, where=f"your own {cls_name}")
+
+
+def _own_observation_result(params: dict, namespace: dict) -> dict | None:
+    """A deploy check where this machine has no reference observation (a student's): the exported policy deployed
+    with the student's own ``mujoco_observation`` from ``namespace``, in this process; None where the reference is
+    here."""
+    from .. import answers
+
+    if answers.available():
+        return None
+    observe = namespace.get("mujoco_observation")
+    path = params["checkpoint"]
+    if not callable(observe):
+        return {"ok": False, "task": "mujoco_observation", "checkpoint": path,
+                "error": "mujoco_observation is not defined: run the cell that defines it first"}
+    if params.get("gap", "nominal") not in DEPLOY_GAPS:
+        return {"ok": False, "error": f"unknown MuJoCo condition {params.get('gap')!r}; known: {sorted(DEPLOY_GAPS)}"}
+    if not os.path.exists(path):
+        return {"ok": False, "task": "mujoco_observation", "checkpoint": path, "error": f"no exported policy at "
+                f"{path}: run the export cell (it writes the file there) before the tests"}
+    from ..deploy import TRANSFER_GAPS, deploy
+    from ..rl import CheckpointError
+    from ..rl.export import load_exported
+
+    gap = params.get("gap", "nominal")
+    try:
+        policy = load_exported(path, task="franka_reach", num_obs=17)
+        r = deploy(policy, int(params.get("episodes", 1000)), int(params.get("seed", 0)), observe=observe,
+                   **TRANSFER_GAPS[DEPLOY_GAPS[gap]])
+    except (CheckpointError, OSError, ValueError, RuntimeError) as e:
+        return {"ok": False, "task": "mujoco_observation", "checkpoint": path, "error": str(e).splitlines()[0]}
+    return {"ok": True, "mode": "deploy", "success_rate": r.success_rate, "ci95": list(r.ci95),
+            "episodes": r.episodes, "seed": r.seed, "mean_length": r.mean_length, "gap": gap,
+            "task": "mujoco_observation", "checkpoint": path}
 
 
 def policy_result(params: dict, fresh: bool = True, cwd: str | None = None) -> dict:

@@ -15,10 +15,10 @@ rl-games is imported only when training starts.
 from __future__ import annotations
 
 from .config import ConfigError, TrainConfig, apply_device_defaults, load_config, to_rlgames
-from .evaluate import EvalResult, evaluate, wilson_interval
+from .evaluate import EvalResult, evaluate, success_ci
 from .policy import CheckpointError, Policy, load_policy
 
-__all__ = ["train", "TrainResult", "evaluate", "EvalResult", "wilson_interval", "load_policy", "Policy",
+__all__ = ["train", "TrainResult", "evaluate", "EvalResult", "success_ci", "load_policy", "Policy",
            "CheckpointError", "ConfigError", "TrainConfig", "load_config", "to_rlgames", "apply_device_defaults",
            "CourseVectorEnv", "export_onnx", "export_torchscript", "load_exported"]
 

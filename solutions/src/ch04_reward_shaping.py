@@ -352,10 +352,10 @@ for label, reward, overrides in (("with collision penalty", improved_reward, {})
     safety[label] = collision_report(result.checkpoint, label)
 
 # %%
-from course_lib.rl import wilson_interval
+from course_lib.rl import success_ci  # the Wilson interval, from SciPy (chapter 6 has you write it)
 
 (s_with, c_with), (s_without, c_without) = safety["with collision penalty"], safety["without collision penalty"]
-ci_with, ci_without = (wilson_interval(round(200 * c), 200) for c in (c_with, c_without))
+ci_with, ci_without = (success_ci(round(200 * c), 200) for c in (c_with, c_without))
 print(f"random policy: {safety['random policy'][1]:.3f} collisions per episode: collisions are easy to cause here.")
 print(f"collisions per episode, 95% CI: with the penalty {c_with:.3f} ({ci_with[0]:.3f}-{ci_with[1]:.3f}), without "
       f"{c_without:.3f} ({ci_without[0]:.3f}-{ci_without[1]:.3f})")
