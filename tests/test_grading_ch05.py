@@ -114,6 +114,43 @@ def randomize_physics(env, env_ids, generator):
     env.set_joint_friction(ids, sample("uniform", JOINT_FRICTION, n, generator))
     env.set_joint_damping(ids, sample("uniform", JOINT_DAMPING, n, generator))
 '''
+# The library's randomization engine doing the exercises: each of these gives the right statistics (the test below
+# shows it without the refusal), and earns nothing
+BORROWS_SAMPLE_VALUES = '''
+def sample(distribution, value_range, n, generator):
+    from course_lib.envs.randomization import ParamSpec, sample_values
+    if distribution not in ("uniform", "loguniform", "gaussian"):
+        raise ValueError(distribution)
+    spec = ParamSpec("x", tuple(float(v) for v in value_range), distribution=distribution)
+    return sample_values(spec, (n,), generator)
+'''
+BORROWS_THE_RANDOMIZER = '''
+def randomize_physics(env, env_ids, generator):
+    from course_lib.envs.randomization import DomainRandomizer
+    params = {"actor_params": {"franka": {
+        "rigid_body_properties": {"mass": {"range": [0.7, 1.3], "operation": "scaling", "distribution": "uniform",
+                                           "shared": True}},
+        "dof_properties": {"friction": {"range": [0.01, 0.1], "operation": "additive", "distribution": "uniform",
+                                        "shared": True},
+                           "joint_damping": {"range": [0.1, 0.6], "operation": "additive", "distribution": "uniform",
+                                             "shared": True}}}}}
+    seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
+    helper = getattr(env, "_borrowed", None) or DomainRandomizer(env, params, seed)
+    env._borrowed = helper
+    helper.seed = seed
+    helper.apply(env_ids, force=True, which="physics")
+'''
+BORROWS_THE_NOISE = '''
+def _noise(obs, generator):
+    from course_lib.envs.randomization import CHAPTER_OBSERVATION_NOISE, DomainRandomizer
+    env = course_lib.make("franka_reach", num_envs=len(obs), seed=0)
+    seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
+    return DomainRandomizer(env, CHAPTER_OBSERVATION_NOISE, seed).noise_obs(obs)
+
+def add_observation_noise(obs, generator):
+    return _noise(obs, generator)  # through a helper of one's own
+'''
+
 WRONG = {
     # name: (edits, extra code, the checks that must fail, a phrase of the message)
     "uniform_wrong_range": ([("return low + (high - low) * u", "return low + high * u")], "",
@@ -132,11 +169,18 @@ WRONG = {
     "per_link_scales": ([], PER_LINK_SCALES, {"physics_ranges"}, "one scale per environment"),
     "all_envs": ([], ALL_ENVS, {"physics_env_ids"}, "not in env_ids"),
     "compounds": ([], COMPOUNDS, {"physics_ranges"}, "must not compound"),
+    # randomize_physics calls sample: a borrowed sampler costs both
+    "borrows_sample_values": ([], BORROWS_SAMPLE_VALUES, {"sampler_ranges", "sampler_distributions", "sampler_seed",
+                                                          "physics_ranges", "physics_env_ids", "physics_seed"},
+                              "sample_values, course_lib's randomization engine"),
+    "borrows_the_randomizer": ([], BORROWS_THE_RANDOMIZER, {"physics_ranges", "physics_env_ids", "physics_seed"},
+                               "calls DomainRandomizer"),
+    "borrows_the_noise": ([], BORROWS_THE_NOISE, {"observation_noise"}, "DomainRandomizer, noise_obs"),
     "noise_magnitude": ([("[0.001] * 7 + [0.01] * 7 + [0.01] * 3", "[0.01] * 7 + [0.01] * 7 + [0.01] * 3")], "",
                         {"observation_noise"}, "the chapter's is 0.001"),
     "noise_same_for_every_env": ([("std * torch.randn(obs.shape,", "std * torch.randn(obs.shape[1:],")], "",
                                  {"observation_noise"}, "fresh for every environment"),
-    # the solution cell copies the library's EXERCISE5_TRAIN_RANDOMIZATION: the wrong versions edit the copy
+    # the wrong versions edit the solution's dict
     "params_typo": ([], 'TRAIN_RANDOMIZATION["actor_params"]["franka"]["rigid_body_properties"]["mass"]'
                         '["operation"] = "scale"', {"train_params"}, "not a valid randomization_params"),
     "params_no_damping": ([], 'del TRAIN_RANDOMIZATION["actor_params"]["franka"]["dof_properties"]["joint_damping"]',
@@ -219,3 +263,15 @@ def test_evaluate_policy_on_the_named_randomized_test_set(reach_checkpoint):
     assert fresh["mean_reward"] == pytest.approx(randomized["mean_reward"], rel=1e-6)
     bad = run_in_subprocess(reach_checkpoint, "franka_reach", episodes=4, seed=0, randomization="my_own_dict")
     assert not bad["ok"] and "unknown randomized test set" in bad["error"]
+
+
+def test_the_borrowing_attacks_would_pass_without_the_refusal(monkeypatch):
+    """The attacks above are real: with the engine's names not refused, the sampler and noise borrowed from the
+    library pass their statistical checks (so the refusal, not a wrong statistic, is what stops them)."""
+    from course_lib.grading import ch05
+
+    monkeypatch.setattr(ch05, "ENGINE", ())
+    for extra, names in ((BORROWS_SAMPLE_VALUES, ("sampler_ranges", "sampler_distributions", "sampler_seed")),
+                         (BORROWS_THE_NOISE, ("observation_noise",))):
+        ns = namespace(extra=extra)
+        assert {name: _run(ns, name) for name in names} == {name: None for name in names}

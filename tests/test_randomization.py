@@ -245,9 +245,9 @@ def test_chapter_visuals(big):
 
 def test_chapter_observation_noise_has_the_listing_stds_per_slice(big):
     obs = torch.zeros(BIG, 17)
-    out = big.add_observation_noise(obs)
-    assert out is obs  # in place, as in the listing
-    std, mean = obs.std(0), obs.mean(0)
+    out = big.randomizer.noise_obs(obs)  # the preset CHAPTER_OBSERVATION_NOISE, as data
+    assert out is not obs and not bool(obs.any())  # a new tensor
+    std, mean = out.std(0), out.mean(0)
     expected = torch.tensor([0.001] * 7 + [0.01] * 7 + [0.01] * 3)
     assert torch.allclose(std, expected, rtol=0.02)
     assert (mean.abs() < 4 * expected / math.sqrt(BIG)).all()
@@ -519,10 +519,8 @@ def test_chapter_functions_on_the_task():
     assert 0.025 <= env.robot.joint_friction.min() and env.robot.joint_friction.max() <= 0.075
     assert 0.175 <= env.robot.joint_damping.min() and env.robot.joint_damping.max() <= 0.525
     ids = torch.tensor([0, 1])
-    before = env.robot.link_mass.clone()
-    env.randomize_physics(ids)
-    assert torch.equal(env.robot.link_mass[2:], before[2:]) and not torch.equal(env.robot.link_mass[:2], before[:2])
-    assert ((env.robot.link_mass[:2, 1] / env._dr_nominal["link_mass"][:2, 1] - 1).abs() <= 0.2 + 1e-6).all()
+    # randomize_physics and add_observation_noise are chapter 5's exercise: no task of the student library has them
+    assert not hasattr(env, "randomize_physics") and not hasattr(env, "add_observation_noise")
     env.randomize_visuals(ids)
     assert ((env.light_intensity[:2] >= 1000) & (env.light_intensity[:2] <= 3000)).all()
     assert (env.light_intensity[2:] == 2000).all()

@@ -51,7 +51,7 @@ import math
 import torch
 
 from .common import generator as _gen
-from .common import judge_success_rate, policy_cases
+from .common import judge_success_rate, library_calls, policy_cases
 from .common import returned_tensor as _t
 from .core import PREAMBLES, Check, CheckFailed, register
 
@@ -69,6 +69,9 @@ JOINT_DAMPING = (0.1, 0.6)  # N m s/rad
 NOISE_BLOCKS = (("joint positions", 0, 7, 0.001), ("joint velocities", 7, 14, 0.01), ("target", 14, 17, 0.01))
 KS_MAX = 0.03  # sampler checks, n = 20000
 KS_MAX_PHYSICS = 0.05  # physics checks, n = 3000 environments
+#: names of course_lib's randomization engine: a function of the student's that calls one of them has the library
+#: do the exercise (its sampler, its randomizer, its noise), and earns nothing
+ENGINE = ("sample_values", "DomainRandomizer", "ParamSpec", "noise_obs", "randomizer", "_chapter_randomizer")
 
 
 # ------------------------------------------------------------------ statistics
@@ -119,6 +122,13 @@ def correlation(x: torch.Tensor, y: torch.Tensor) -> float:
     return float((x * y).sum()) / den if den > 0 else 1.0
 
 
+def _refuse_borrowed(out, fn_name):
+    """CheckFailed where the student's function called the library's randomization engine (``out["engine"]``)."""
+    if out.get("engine"):
+        raise CheckFailed(f"{fn_name} calls {out['engine']}, course_lib's randomization engine: the library would be "
+                          f"doing the exercise. Write it with torch (torch.rand / torch.randn with generator=...)")
+
+
 def _global_rng_unused(fn):
     """Run ``fn`` twice with different global torch seeds; both results (the global state is restored)."""
     with torch.random.fork_rng(devices=[]):
@@ -144,7 +154,7 @@ def _sample(fn, dist, rng, n, g):
 
 def produce_sampler(objs, cases):
     fn, n, s0 = objs["sample"], cases["n"], cases["seed"]
-    out = {}
+    out = {"engine": library_calls(fn, ENGINE)}
     for i, (dist, rng) in enumerate(cases["specs"]):
         out[f"x{i}"] = _sample(fn, dist, rng, n, _gen(s0 + i))
         out[f"again{i}"] = _sample(fn, dist, rng, n, _gen(s0 + i))
@@ -168,6 +178,7 @@ def _check_samples(x, n, dist, rng):
 
 
 def judge_sampler_ranges(cases, out):
+    _refuse_borrowed(out, "sample")
     n = cases["n"]
     for i, (dist, rng) in enumerate(cases["specs"]):
         x = out[f"x{i}"]
@@ -190,6 +201,7 @@ def judge_sampler_ranges(cases, out):
 
 
 def judge_sampler_distributions(cases, out):
+    _refuse_borrowed(out, "sample")
     n = cases["n"]
     worst = 0.0
     for i, (dist, rng) in enumerate(cases["specs"]):
@@ -212,6 +224,7 @@ def judge_sampler_distributions(cases, out):
 
 
 def judge_sampler_seed(cases, out):
+    _refuse_borrowed(out, "sample")
     n = cases["n"]
     for i, (dist, rng) in enumerate(cases["specs"]):
         x = out[f"x{i}"]
@@ -267,7 +280,8 @@ def produce_physics(objs, cases):
         fn(env, ids.clone(), g)
         return _physics_state(env)
 
-    out = {f"nominal_{k}": v for k, v in _physics_state(_reference_env(n)).items()}
+    out = {"engine": library_calls(fn, ENGINE)}
+    out.update({f"nominal_{k}": v for k, v in _physics_state(_reference_env(n)).items()})
     out.update({f"all_{k}": v for k, v in twice(ids_all, s0).items()})
     out.update({f"some_{k}": v for k, v in twice(cases["env_ids"], s0 + 1).items()})
     a, b = _global_rng_unused(lambda: twice(ids_all, s0))  # reproducible, with the global RNG moved in between
@@ -302,6 +316,7 @@ def _in_range(x, rng, what, tol=1e-5, hint=""):
 
 
 def judge_physics_ranges(cases, out):
+    _refuse_borrowed(out, "randomize_physics")
     n = cases["n"]
     ratio = _scales(out, "all")
     spread = (ratio.max(1).values - ratio.min(1).values).max()
@@ -336,6 +351,7 @@ def judge_physics_ranges(cases, out):
 
 
 def judge_physics_env_ids(cases, out):
+    _refuse_borrowed(out, "randomize_physics")
     n, ids = cases["n"], cases["env_ids"]
     sel = torch.zeros(n, dtype=torch.bool)
     sel[ids] = True
@@ -373,6 +389,7 @@ def judge_physics_env_ids(cases, out):
 
 
 def judge_physics_seed(cases, out):
+    _refuse_borrowed(out, "randomize_physics")
     for name in ("mass", "friction", "damping"):
         if not torch.equal(out[f"all_{name}"], out[f"again_{name}"]):
             raise CheckFailed(f"the same generator seed gave a different {name}: draw from `generator` only")
@@ -395,10 +412,11 @@ def produce_noise(objs, cases):
     fn, s0 = objs["add_observation_noise"], cases["seed"]
     out = _t(fn(cases["obs"].clone(), _gen(s0)), "add_observation_noise(obs, generator)")
     again = _t(fn(cases["obs"].clone(), _gen(s0)), "add_observation_noise(obs, generator)")
-    return {"noisy": out, "again": again}
+    return {"noisy": out, "again": again, "engine": library_calls(fn, ENGINE)}
 
 
 def judge_noise(cases, out):
+    _refuse_borrowed(out, "add_observation_noise")
     obs, noisy = cases["obs"].double(), out["noisy"].double()
     n = obs.shape[0]
     if tuple(noisy.shape) != tuple(obs.shape):

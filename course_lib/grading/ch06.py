@@ -50,7 +50,7 @@ import tempfile
 import numpy as np
 import torch
 
-from .common import generator
+from .common import generator, library_calls
 from .core import PREAMBLES, Check, CheckFailed, register
 from .reference import expected
 
@@ -96,23 +96,12 @@ def _pair(value, call):
 LIBRARY_INTERVALS = ("success_ci", "binomtest", "proportion_ci", "proportion_confint")
 
 
-def _names(code) -> set:
-    """Every global or attribute name that ``code`` (and the functions defined in it) refers to."""
-    names = set(code.co_names)
-    for const in code.co_consts:
-        if hasattr(const, "co_names"):
-            names |= _names(const)
-    return names
-
-
 def produce_wilson(objs, cases):
     fn = objs["wilson_interval"]
     got = [_pair(fn(s, n, z=z), f"wilson_interval({s}, {n}, z={z})") for s, n, z in cases["cases"]]
     default = _pair(fn(7, 20), "wilson_interval(7, 20)")
-    code = getattr(fn, "__code__", None)
-    calls = sorted(_names(code) & set(LIBRARY_INTERVALS)) if code is not None else ["(not a Python function)"]
     return {"got": torch.tensor(got, dtype=torch.float64), "default": torch.tensor(default, dtype=torch.float64),
-            "library_calls": ", ".join(calls)}  # a string: only tensors, strings and numbers leave the sandbox
+            "library_calls": library_calls(fn, LIBRARY_INTERVALS)}
 
 
 def _expected_wilson(cases):

@@ -129,6 +129,8 @@ class TrainResult:
     config: TrainConfig | None = field(repr=False, default=None)
     rl_games: dict | None = field(repr=False, default=None)
     interrupted: bool = False
+    #: processes that trained (``gpus``; 1 for a run in this process)
+    world_size: int = 1
 
     def policy(self, device="cpu") -> Policy:
         """The final policy (``nn/last.pth``) as a :class:`Policy`."""
@@ -189,7 +191,7 @@ def _resolve_task(task_or_name, device):
 def train(task="cartpole", config=None, *, num_envs: int | None = None, iterations: int | None = None,
           device=None, seed: int = 0, name: str | None = None, runs_dir: str = "runs",
           print_interval: int | None = None, progress=None, verbose: bool = False, callback=None,
-          out=None, **task_overrides) -> TrainResult:
+          out=None, gpus: int | None = None, **task_overrides) -> TrainResult:
     """Train ``task`` with PPO (rl-games 1.6.5) as the chapter's Step 3 does, and return a :class:`TrainResult`.
 
     task: a registered name (``"cartpole"``, ``"franka_reach"``), a task
@@ -210,18 +212,28 @@ def train(task="cartpole", config=None, *, num_envs: int | None = None, iteratio
     verbose: let rl-games' own messages through (else they go to ``rl_games.log``).
     callback: ``callback(observer, iteration)`` after every iteration (its
         time is kept out of the clock); ``observer.algo`` is rl-games' agent.
+    gpus: train on this many GPUs of this machine: one process per GPU,
+        started by torchrun (rl-games' ``multi_gpu``), process ``r`` on
+        ``cuda:r`` with seed ``seed + r``; ``num_envs`` is the total, split
+        evenly. With ``device="cpu"`` the same processes run on the CPU
+        (gloo backend): a test of the code path, not a speed-up. See
+        :mod:`course_lib.rl.distributed`. None (default): this process, one device.
     task_overrides: fields of the task's config (e.g. ``reward="isaacgym"``).
     """
-    from rl_games.torch_runner import Runner
+    if gpus is not None:
+        from .distributed import train_multi
 
-    from .._version import __version__
-    from ..envs import VecEnvBase
-    from .observer import CourseObserver
-    from .vecenv import register_task
+        return train_multi(task, config, gpus=gpus, num_envs=num_envs, iterations=iterations, device=device,
+                           seed=seed, name=name, runs_dir=runs_dir, print_interval=print_interval,
+                           progress=progress, verbose=verbose, callback=callback, out=out,
+                           task_overrides=task_overrides)
+    return _train_process(task, config, num_envs=num_envs, iterations=iterations, device=device, seed=seed,
+                          name=name, runs_dir=runs_dir, print_interval=print_interval, progress=progress,
+                          verbose=verbose, callback=callback, out=out, task_overrides=task_overrides)
 
-    out = out if out is not None else sys.stdout
-    tname, tcls, env = _resolve_task(task, device)
-    device = resolve_device(str(env.device) if env is not None and device is None else device)
+
+def _resolve_config(tname, tcls, env, config, device, num_envs, iterations, task_overrides):
+    """-> (ref, cfg, changes): the training config as the run will use it on ``device`` (``num_envs`` the total)."""
     ref = tname if tname in _registered() else next(
         (n for n, c in _registered().items() if tcls is not None and c.__name__ == tcls.__name__), None)
     if config is None and ref is None:
@@ -232,9 +244,52 @@ def train(task="cartpole", config=None, *, num_envs: int | None = None, iteratio
     explicit = {"num_envs": num_envs if env is None else env.num_envs, "num_iterations": iterations,
                 "task_overrides": dict(task_overrides) if env is None else {"stepper_mode": None}}
     cfg, changes = apply_device_defaults(cfg, ref or tname, device, explicit)
+    return ref, cfg, changes
+
+
+def _train_process(task, config, *, num_envs, iterations, device, seed, name, runs_dir, print_interval,
+                   progress, verbose, callback, out, task_overrides, rank=None) -> TrainResult | None:
+    """The training run of this process. ``rank``: None for a single-process run, else the
+    :class:`~course_lib.rl.distributed.RankInfo` of this process of a multi-GPU run (started by torchrun, the
+    process group already initialised): it trains ``num_envs / world_size`` environments with seed
+    ``seed + rank``; rank 0 alone writes ``runs/<name>/`` and prints, and only rank 0 returns a result."""
+    from rl_games.torch_runner import Runner
+
+    from .._version import __version__
+    from ..envs import VecEnvBase
+    from .observer import CourseObserver, RankObserver
+    from .vecenv import register_task
+
+    task_overrides = dict(task_overrides or {})
+    ws = rank.world_size if rank is not None else 1
+    writes = rank is None or rank.rank == 0  # the process that writes the run directory and prints
+    out = out if out is not None else sys.stdout
+    if not writes:
+        out = open(os.devnull, "w")
+        progress, verbose = False, False
+    tname, tcls, env = _resolve_task(task, device)
+    if rank is not None and env is not None:
+        raise ValueError("a multi-GPU run builds its environments in each process: give the task's name or class")
+    device = resolve_device(str(env.device) if env is not None and device is None else device)
+    ref, cfg, changes = _resolve_config(tname, tcls, env, config, device, num_envs, iterations, task_overrides)
     if env is not None and str(env.device) != str(torch.device(device)):
         raise ValueError(f"the task instance is on {env.device} but device={device!r}")
-    seed = int(seed if seed is not None else (cfg.seed or 0))
+    base_seed = int(seed if seed is not None else (cfg.seed or 0))
+    seed = base_seed + (rank.rank if rank is not None else 0)  # rank r: seed + r (rl-games' Runner does the same)
+    total_envs = cfg.num_envs
+    rank_cfg = cfg  # what this process trains: all of cfg, or its share of a multi-GPU run
+    if rank is not None:
+        from .distributed import split_envs
+
+        per = split_envs(total_envs, ws, rank.kind)
+        rank_cfg = copy.deepcopy(cfg)
+        rank_cfg.num_envs = per
+        rank_cfg.ppo["minibatch_size"] = _rescale_minibatch(cfg, total_envs, per)
+        unit, units = ("GPU", "GPUs") if rank.kind == "cuda" else ("process", "processes")
+        changes = changes + [
+            (f"num_envs per {unit}", total_envs, per, f"num_envs is the total: split across {ws} {units}"),
+            (f"ppo.minibatch_size per {unit}", cfg.ppo["minibatch_size"], rank_cfg.ppo["minibatch_size"],
+             f"the same number of minibatches per rollout; rl-games averages the {ws} gradients")]
 
     threads = cfg.ppo.get("torch_threads")
     if isinstance(threads, int) and threads > 0:
@@ -250,9 +305,9 @@ def train(task="cartpole", config=None, *, num_envs: int | None = None, iteratio
             cfg_cls_fields = _cfg_fields(tname)
             if "env_spacing" in cfg_cls_fields:
                 overrides.setdefault("env_spacing", cfg.env_spacing)
-            env = make(tname, device=device, num_envs=cfg.num_envs, seed=seed, **overrides)
+            env = make(tname, device=device, num_envs=rank_cfg.num_envs, seed=seed, **overrides)
         else:
-            env = tcls({"num_envs": cfg.num_envs, "seed": seed, "env_spacing": cfg.env_spacing, **overrides},
+            env = tcls({"num_envs": rank_cfg.num_envs, "seed": seed, "env_spacing": cfg.env_spacing, **overrides},
                        sim_device=device, graphics_device_id=0, headless=True)
     elif overrides:
         raise ValueError(f"task overrides {sorted(overrides)} need a task name, not a task instance")
@@ -260,13 +315,28 @@ def train(task="cartpole", config=None, *, num_envs: int | None = None, iteratio
         env.seed(seed)
     if not isinstance(env, VecEnvBase):
         raise ValueError(f"{tname} did not build a VecEnvBase task")
+    ranks = None
+    if rank is not None:  # every process says what it runs; rank 0 records it (checkpoint, distributed.yaml)
+        import torch.distributed as dist
 
-    # the run directory
+        ranks = [None] * ws
+        dist.all_gather_object(ranks, {"rank": rank.rank, "local_rank": rank.local_rank, "device": str(env.device),
+                                       "num_envs": int(env.num_envs), "seed": seed, "pid": os.getpid()})
+
+    # the run directory: rank > 0 gives rl-games a scratch directory of its own (rl-games 1.6.5 creates its
+    # experiment folders in every process), removed at the end
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    run_name, run_dir = _unique_run_dir(runs_dir, name or f"{tname}_{stamp}")
+    if writes:
+        run_name, run_dir = _unique_run_dir(runs_dir, name or f"{tname}_{stamp}")
+        rl_runs_dir = runs_dir
+    else:
+        import tempfile
+
+        rl_runs_dir = tempfile.mkdtemp(prefix=f"course_rank{rank.rank}_")
+        run_name, run_dir = "rank", os.path.join(rl_runs_dir, "rank")
     os.makedirs(os.path.join(run_dir, "nn"), exist_ok=True)
-    params = to_rlgames(cfg, task=tname, device=device, seed=seed, run_name=run_name, runs_dir=runs_dir,
-                        num_envs=env.num_envs)
+    params = to_rlgames(rank_cfg, task=tname, device=device, seed=base_seed, run_name=run_name,
+                        runs_dir=rl_runs_dir, num_envs=env.num_envs, multi_gpu=rank is not None)
     task_cfg = getattr(env, "task_cfg", None)
     meta = {
         "format": CHECKPOINT_FORMAT, "course_lib": __version__, "task": tname,
@@ -277,34 +347,56 @@ def train(task="cartpole", config=None, *, num_envs: int | None = None, iteratio
         "network": {"units": list(cfg.network["mlp"]["units"]), "activation": cfg.network["mlp"]["activation"],
                     "separate": cfg.network["separate"]},
         "normalize_input": bool(cfg.ppo["normalize_input"]),
-        "config": _jsonable(cfg.to_dict()), "rl_games": _jsonable(params), "seed": seed, "device": device,
+        "config": _jsonable(cfg.to_dict()), "rl_games": _jsonable(params), "seed": base_seed, "device": device,
     }
-    with open(os.path.join(run_dir, "config.yaml"), "w") as f:
-        f.write(f"# {tname}: resolved from {cfg.source} for device {device}\n")
-        for key, old, new, why in changes:
-            f.write(f"# changed {key}: {old} -> {new} ({why})\n")
-        yaml.safe_dump(_jsonable(cfg.to_dict()), f, sort_keys=False)
-    with open(os.path.join(run_dir, "rl_games.yaml"), "w") as f:
-        f.write("# the parameters course_lib gave rl-games 1.6.5's Runner.load\n")
-        yaml.safe_dump(_jsonable(params), f, sort_keys=False)
+    if rank is not None:
+        meta["distributed"] = {"world_size": ws, "backend": rank.backend, "num_envs_total": total_envs,
+                               "ranks": ranks}
+    say = (lambda msg: print(msg, file=out, flush=True))
+    if writes:
+        with open(os.path.join(run_dir, "config.yaml"), "w") as f:
+            f.write(f"# {tname}: resolved from {cfg.source} for device {device}\n")
+            if rank is not None:
+                f.write(f"# {ws} processes ({rank.backend}): num_envs is the total; each process ran "
+                        f"{rank_cfg.num_envs} environments, ppo.minibatch_size {rank_cfg.ppo['minibatch_size']} "
+                        f"(distributed.yaml)\n")
+            for key, old, new, why in changes:
+                f.write(f"# changed {key}: {old} -> {new} ({why})\n")
+            yaml.safe_dump(_jsonable(cfg.to_dict()), f, sort_keys=False)
+        with open(os.path.join(run_dir, "rl_games.yaml"), "w") as f:
+            f.write("# the parameters course_lib gave rl-games 1.6.5's Runner.load"
+                    + (f" in rank 0 of {ws} (each process: its share of the environments)\n" if rank else "\n"))
+            yaml.safe_dump(_jsonable(params), f, sort_keys=False)
 
-    def say(msg):
-        print(msg, file=out, flush=True)
-
-    say(f"Training {tname} on {device}: {env.num_envs} environments, {cfg.ppo['num_iterations']} iterations "
-        f"of {cfg.ppo['horizon_length']} steps, seed {seed} -> {run_dir}")
+    if rank is None:
+        say(f"Training {tname} on {device}: {env.num_envs} environments, {cfg.ppo['num_iterations']} iterations "
+            f"of {cfg.ppo['horizon_length']} steps, seed {seed} -> {run_dir}")
+    else:
+        where = (f"{ws} GPU{'s' if ws > 1 else ''} (cuda:0..{ws - 1}, {rank.backend})" if rank.kind == "cuda" else
+                 f"{ws} CPU process{'es' if ws > 1 else ''} ({rank.backend})")
+        unit = "GPU" if rank.kind == "cuda" else "process"
+        say(f"Training {tname} on {where}: {total_envs} environments in all ({rank_cfg.num_envs} per {unit}), "
+            f"{cfg.ppo['num_iterations']} iterations of {cfg.ppo['horizon_length']} steps, seeds "
+            f"{base_seed}..{base_seed + ws - 1} (seed + rank) -> {run_dir}")
     for key, old, new, why in changes:
         say(f"  {key}: {old} -> {new}  ({why})")
     if env.device.type == "cuda":  # where a step may run as one CUDA graph: say whether it does, and why
         say(f"  step: {env.step_path}")
+    if rank is not None and ws > 1:
+        say(f"  (Mean Reward and Success Rate: rank 0's {env.num_envs} environments, as rl-games reports; FPS and "
+            f"environment steps: all {total_envs})")
 
     # rl-games, registered the IsaacGymEnvs way
     register_task(lambda: env)
-    observer = CourseObserver(run_dir, cfg.ppo["num_iterations"], print_interval or 0, progress, out=out,
-                              callback=callback)
+    if writes:
+        observer = CourseObserver(run_dir, cfg.ppo["num_iterations"], print_interval or 0, progress, out=out,
+                                  callback=callback, world_size=ws)
+    else:
+        observer = RankObserver()
     runner = Runner(algo_observer=observer)
     agent_cls = _make_agent_class()
     agent_cls.course_meta = meta
+    agent_cls.course_rank = rank
     runner.algo_factory.register_builder("a2c_continuous", lambda **kw: agent_cls(**kw))
 
     log = open(os.path.join(run_dir, "rl_games.log"), "w")
@@ -326,7 +418,8 @@ def train(task="cartpole", config=None, *, num_envs: int | None = None, iteratio
             if agent is None:
                 raise RuntimeError("rl-games did not start training (see rl_games.log)")
             last = os.path.join(run_dir, "nn", "last")
-            agent.save(last)
+            if writes:
+                agent.save(last)
             if agent.writer is not None:
                 agent.writer.flush()
                 agent.writer.close()
@@ -336,6 +429,24 @@ def train(task="cartpole", config=None, *, num_envs: int | None = None, iteratio
             stream.flush()
         log.close()
     wall = time.perf_counter() - t0
+    if rank is not None:
+        # what each process ran, measured in it: its environment steps (rank 0 writes distributed.yaml)
+        import torch.distributed as dist
+
+        ran = [None] * ws
+        dist.all_gather_object(ran, {"iterations": int(agent.epoch_num),
+                                     "env_steps": int(getattr(agent.vec_env, "num_steps", 0)) * int(env.num_envs)})
+        if not writes:
+            import shutil
+
+            out.close()
+            shutil.rmtree(rl_runs_dir, ignore_errors=True)
+            return None
+        with open(os.path.join(run_dir, "distributed.yaml"), "w") as f:
+            f.write(f"# the {ws} processes of this run (torch.distributed, {rank.backend}); rank 0 wrote this "
+                    f"directory. env_steps: counted in each process.\n")
+            yaml.safe_dump({"world_size": ws, "backend": rank.backend, "num_envs_total": total_envs,
+                            "ranks": [{**a, **b} for a, b in zip(ranks, ran)]}, f, sort_keys=False)
     try:
         from .plotting import save_training_curves
 
@@ -344,9 +455,9 @@ def train(task="cartpole", config=None, *, num_envs: int | None = None, iteratio
         say(f"(could not draw training_curves.png: {e})")
     it = observer.rows[-1]["iteration"] if observer.rows else 0
     result = TrainResult(task=tname, run_dir=run_dir, checkpoint=last + ".pth", iterations=it,
-                         env_steps=it * cfg.ppo["horizon_length"] * env.num_envs, wall_time_s=wall,
+                         env_steps=it * cfg.ppo["horizon_length"] * total_envs, wall_time_s=wall,
                          metrics=observer.rows, timing=observer.timing, changes=changes, config=cfg,
-                         rl_games=params, interrupted=interrupted)
+                         rl_games=params, interrupted=interrupted, world_size=ws)
     say(("Interrupted" if interrupted else "Done") + f": {it} iterations, {result.env_steps} environment steps in "
         f"{wall:.1f} s. Policy: {result.checkpoint}")
     return result

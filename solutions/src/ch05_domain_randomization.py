@@ -68,7 +68,8 @@ from course_lib.envs.randomization import RandomizationParams
 # and applies it to every environment at once, with no loop over environments, from seeded generators.
 #
 # The chapter's three functions are presets in this schema (`CHAPTER_PHYSICS`, `CHAPTER_OBSERVATION_NOISE`,
-# `CHAPTER_VISUALS`), and every course task also has them as methods under the chapter's names:
+# `CHAPTER_VISUALS`). `randomize_visuals` is also every course task's method under the chapter's name; the other two,
+# `randomize_physics` and `add_observation_noise`, you write yourself below.
 
 # %%
 from course_lib.envs.randomization import (CHAPTER_RANDOMIZATION, EXERCISE5_TEST_SET, RandomizationError,
@@ -79,11 +80,10 @@ randomize(env, CHAPTER_RANDOMIZATION, seed=0)
 print(env.randomizer.describe())
 print()
 ids = torch.tensor([0, 1], device=env.device)
-env.randomize_physics(ids)  # the chapter's names, on the task
-env.randomize_visuals(ids)
+env.randomize_visuals(ids)  # the chapter's name, on the task
 print("link 4 mass (kg) of envs 0-3:", [round(m, 3) for m in env.robot.link_mass[:4, 4].tolist()])
 print("light intensity of envs 0-3:", [round(x) for x in env.light_intensity[:4].tolist()])
-print("noisy observation, env 0, first 3:", env.add_observation_noise(env.obs_buf.clone())[0, :3].tolist())
+print("noisy observation, env 0, first 3:", env.randomizer.noise_obs(env.obs_buf)[0, :3].tolist())
 try:  # a typo is an error that says where, and what was meant
     RandomizationParams.from_dict({"actor_params": {"franka": {"dof_properties": {"frction": {
         "range": [0.01, 0.1], "operation": "additive", "distribution": "uniform"}}}}})
@@ -373,14 +373,31 @@ plt.show()
 
 # %% id=train_params solution
 ### BEGIN SOLUTION
-import copy
-
-# The reference answer lives in the library, because chapter 6 trains its randomized policy with it too; print it to
-# read it: masses x0.6-1.4 (one scale per env, wider than the test set), the chapter's friction and damping ranges,
-# the chapter's observation noise, action noise std 0.02 and a latency of 0-1 control steps.
-from course_lib.envs.randomization import EXERCISE5_TRAIN_RANDOMIZATION
-
-TRAIN_RANDOMIZATION = copy.deepcopy(EXERCISE5_TRAIN_RANDOMIZATION)
+# Masses x0.6-1.4 (one scale per env, wider than the test set), the chapter's friction and damping ranges, re-drawn at
+# every reset; the chapter's observation noise, action noise std 0.02 and a latency of 0-1 control steps.
+TRAIN_RANDOMIZATION = {
+    "frequency": 1,
+    "actor_params": {
+        "franka": {
+            "rigid_body_properties": {
+                "mass": {"range": [0.6, 1.4], "operation": "scaling", "distribution": "uniform", "shared": True},
+            },
+            "dof_properties": {
+                "friction": {"range": [0.01, 0.1], "operation": "additive", "distribution": "uniform",
+                             "shared": True},
+                "joint_damping": {"range": [0.1, 0.6], "operation": "additive", "distribution": "uniform",
+                                  "shared": True},
+            },
+        },
+    },
+    "observations": {
+        "joint_pos": {"slice": [0, 7], "range": [0.0, 0.001], "operation": "additive", "distribution": "gaussian"},
+        "joint_vel": {"slice": [7, 14], "range": [0.0, 0.01], "operation": "additive", "distribution": "gaussian"},
+        "target": {"slice": [14, 17], "range": [0.0, 0.01], "operation": "additive", "distribution": "gaussian"},
+    },
+    "actions": {"range": [0.0, 0.02], "operation": "additive", "distribution": "gaussian"},
+    "actuation_latency": {"range": [0, 1]},
+}
 ### END SOLUTION
 
 # %% id=test_train_params tests points=1

@@ -113,8 +113,9 @@ The package, a module for each thing (import every name from the package itself)
 - :mod:`.randomizer`: :class:`DomainRandomizer` (draws and applies), the nominal values, the
   per-environment visual buffers;
 - :mod:`.presets`: the chapter's randomizations and Exercise 5's (``CHAPTER_*``, ``EXERCISE5_*``);
-- :mod:`.chapter`: :func:`randomize` / :func:`unrandomize` on a task, and the chapter's functions
-  (``randomize_physics``, ...) as the mixin every task has.
+- :mod:`.chapter`: :func:`randomize` / :func:`unrandomize` on a task, and the chapter's
+  ``randomize_visuals`` as the mixin every task has (``randomize_physics`` and
+  ``add_observation_noise`` are chapter 5's exercise, and not here).
 
 The chapter's sag demo and its plot live in :mod:`course_lib.viz.sag`.
 """

@@ -1,6 +1,9 @@
 """Randomization on a task: :func:`randomize` hooks a randomizer in, :func:`unrandomize` takes it out, and the
-chapter's functions (``randomize_physics``, ``add_observation_noise``, ``randomize_visuals`` and the visual
-setters) as a mixin of every task (``VecEnvBase``)."""
+chapter's ``randomize_visuals`` and the visual setters as a mixin of every task (``VecEnvBase``).
+
+The chapter's other two functions, ``randomize_physics`` and ``add_observation_noise``, are chapter 5's exercise:
+the student library does not have them (issue 12). Their ranges are data here (``CHAPTER_PHYSICS``,
+``CHAPTER_OBSERVATION_NOISE``), applied with :func:`randomize`."""
 from __future__ import annotations
 
 import torch
@@ -45,22 +48,11 @@ def _chapter_randomizer(env) -> DomainRandomizer:
 
 
 class ChapterRandomizationMixin:
-    """The chapter's randomization functions and setters, for a :class:`~course_lib.envs.VecEnvBase` task.
+    """The chapter's visual randomization and setters, for a :class:`~course_lib.envs.VecEnvBase` task.
 
     They draw from :data:`CHAPTER_RANDOMIZATION` (exactly the listing's ranges)
     with their own seeded generators, for the given environments only, now.
     """
-
-    def randomize_physics(self, env_ids) -> None:
-        """The chapter's listing: masses x0.8..1.2, joint friction 0.01..0.1, surface friction 0.5..1.0,
-        joint damping 0.1..0.6, for ``env_ids``."""
-        _chapter_randomizer(self).apply(env_ids, force=True, which="physics")
-
-    def add_observation_noise(self, obs: torch.Tensor) -> torch.Tensor:
-        """The chapter's listing: gaussian noise of std 0.001 on obs[:, :7], 0.01 on obs[:, 7:14] and
-        0.01 on obs[:, 14:17], added *in place* (as the listing does); returns ``obs``."""
-        obs.copy_(_chapter_randomizer(self).noise_obs(obs))
-        return obs
 
     def randomize_visuals(self, env_ids) -> None:
         """The chapter's listing: light 1000..3000, random object colour, camera offset +-5 cm, for ``env_ids``."""

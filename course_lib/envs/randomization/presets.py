@@ -78,9 +78,10 @@ EXERCISE5_TEST_SET = {
 }
 
 
-#: Exercise 5's reference answer: the ``TRAIN_RANDOMIZATION`` of the chapter 5
-#: solution notebook (its solution cell imports it from here), which chapter 6
-#: trains its *randomized* policy with. Masses x0.6-1.4 (one scale per env,
+#: The randomization chapter 6 trains its *randomized* policy with: the same dict
+#: as the ``TRAIN_RANDOMIZATION`` that the chapter 5 solution writes out (any
+#: valid dict that randomizes masses, joint friction and damping earns that
+#: exercise's point; the policy it trains is what is graded). Masses x0.6-1.4 (one scale per env,
 #: wider than the test set's 0.7-1.3), the chapter's joint friction and damping
 #: ranges, the chapter's observation noise, action noise std 0.02 and an
 #: actuation latency of 0-1 control steps, re-drawn at every reset.
