@@ -40,6 +40,20 @@ WRONG = {
                           "self.targets[:] = self.low + torch.rand(self.num_envs, 3) * (self.high - self.low)")],
                         "reset_targets", "not in env_ids"),
     "forgot_progress": ([("        self.progress_buf[env_ids] = 0\n", "")], "reset_counters", "progress_buf"),
+    # the library doing (part of) the exercise: refused for the checks of the method that borrows
+    "borrows_the_reward_formula": ([(
+        "        self.rew_buf[:] = (-distance - self.action_penalty * torch.linalg.vector_norm(self.actions, dim=-1)\n"
+        "                           + self.success_bonus * success.float())",
+        "        from course_lib.envs.rewards import reach_reward\n"
+        "        self.rew_buf[:] = reach_reward(distance, self.actions)[0]")], ("reward", "success"),
+        "calls reach_reward of course_lib's tasks"),
+    "borrows_sample_targets": ([("self.targets[env_ids] = self.low + u * (self.high - self.low)",
+                                 "self.targets[env_ids] = course_lib.envs.FrankaReachTask.sample_targets(self, n)")],
+                               ("reset_joints", "reset_targets", "reset_counters"), "calls sample_targets"),
+    # a method of the library's task assigned in the student's class: every check refuses the class
+    "assigns_a_library_method": ([("    def compute_observations(self):",
+                                   "    compute_observations = course_lib.envs.FrankaReachTask.compute_observations\n\n"
+                                   "    def _mine(self):")], STATE_CHECKS, "taken from a reference task or a course_lib task"),
 }
 
 
@@ -77,6 +91,21 @@ def test_the_boundary_cases_are_only_in_the_hidden_set():
     check("ch03.success", ns, seed=0, n=300, edges=False)
     with pytest.raises(CheckFailed, match="just outside 5 cm"):
         check("ch03.success", ns, **HIDDEN["success"])
+
+
+def test_a_helper_of_ones_own_with_a_library_name_is_not_borrowing():
+    """A student's own ``sample_targets`` (a name the library's task also uses) is theirs: the checks look inside it,
+    and pass."""
+    ns = namespace([("    def reset_idx(self, env_ids):",
+                     "    def sample_targets(self, n):\n"
+                     "        u = torch.rand(n, 3, generator=self.rng, device=self.device)\n"
+                     "        return self.low + u * (self.high - self.low)\n\n"
+                     "    def reset_idx(self, env_ids):"),
+                    ("        u = torch.rand(n, 3, generator=self.rng, device=self.device)\n"
+                     "        self.targets[env_ids] = self.low + u * (self.high - self.low)",
+                     "        self.targets[env_ids] = self.sample_targets(n)")])
+    for name in ("reset_targets", "reset_counters"):
+        check(f"ch03.{name}", ns, seed=0)
 
 
 def test_the_reference_task_itself_is_refused():

@@ -129,11 +129,11 @@ def _reference(answers, n: int, seed: int):
     return answers.TASKS["cartpole"]({"num_envs": int(n), "seed": int(seed)})
 
 
-def _student(cls, n: int, seed: int):
+def _student(cls, n: int, seed: int, method: str | None = None):
     from .. import answers
 
     pkg = answers.load()
-    return student_task(cls, pkg.TASKS["cartpole"] if pkg is not None else "CartpoleTask", n, seed)
+    return student_task(cls, pkg.TASKS["cartpole"] if pkg is not None else "CartpoleTask", n, seed, method)
 
 
 def _put(env, q, qd):
@@ -144,7 +144,7 @@ def _put(env, q, qd):
 
 # ------------------------------------------------------------------ observations
 def produce_obs(objs, cases):
-    env = _student(objs["CartpoleTask"], len(cases["q"]), cases["seed"])
+    env = _student(objs["CartpoleTask"], len(cases["q"]), cases["seed"], "compute_observations")
     _put(env, cases["q"], cases["qd"])
     env.compute_observations()
     return {"obs": _t(env.obs_buf, "self.obs_buf")}
@@ -188,7 +188,7 @@ def judge_obs(cases, out):
 
 # ------------------------------------------------------------------ reward and reset conditions
 def produce_reward(objs, cases):
-    env = _student(objs["CartpoleTask"], len(cases["q"]), cases["seed"])
+    env = _student(objs["CartpoleTask"], len(cases["q"]), cases["seed"], "compute_reward")
     _put(env, cases["q"], cases["qd"])
     env.progress_buf[:] = cases["progress"].to(env.device)
     env.reset_buf.zero_()  # as VecEnvBase.step does before compute_reward
@@ -286,7 +286,7 @@ def judge_reset_conditions(cases, out):
 def produce_reset(objs, cases):
     cls = objs["CartpoleTask"]
     n = len(cases["q"])
-    env = _student(cls, n, cases["seed"])
+    env = _student(cls, n, cases["seed"], "reset_idx")
     _put(env, cases["q"], cases["qd"])
     env.progress_buf[:] = cases["progress"]
     env.reset_buf.fill_(1)

@@ -150,10 +150,10 @@ def _reference(n: int, seed: int):
     return FrankaReachTask({"num_envs": int(n), "seed": int(seed)})
 
 
-def _student(cls, n: int, seed: int):
+def _student(cls, n: int, seed: int, method: str | None = None):
     from ..envs import FrankaReachTask
 
-    env = student_task(cls, FrankaReachTask, n, seed)
+    env = student_task(cls, FrankaReachTask, n, seed, method)
     targets = getattr(env, "targets", None)
     if not torch.is_tensor(targets) or tuple(targets.shape) != (n, 3):
         raise CheckFailed(f"self.targets must be a ({n}, 3) tensor (the given __init__ makes it); got "
@@ -174,7 +174,7 @@ def _put(env, cases):
 
 # ------------------------------------------------------------------ observations
 def produce_obs(objs, cases):
-    env = _student(objs["FrankaReachTask"], len(cases["q"]), cases["seed"])
+    env = _student(objs["FrankaReachTask"], len(cases["q"]), cases["seed"], "compute_observations")
     _put(env, cases)
     out = env.compute_observations()
     obs = env.obs_buf if torch.is_tensor(env.obs_buf) else out
@@ -225,7 +225,7 @@ def judge_obs(cases, out):
 
 # ------------------------------------------------------------------ reward and success
 def produce_reward(objs, cases):
-    env = _student(objs["FrankaReachTask"], len(cases["q"]), cases["seed"])
+    env = _student(objs["FrankaReachTask"], len(cases["q"]), cases["seed"], "compute_reward")
     _put(env, cases)
     env.reset_buf.zero_()  # as VecEnvBase.step does before compute_reward
     env.success_buf.zero_()
@@ -308,7 +308,7 @@ def judge_success(cases, out):
 def produce_reset(objs, cases):
     cls = objs["FrankaReachTask"]
     n = len(cases["q"])
-    env = _student(cls, n, cases["seed"])
+    env = _student(cls, n, cases["seed"], "reset_idx")
     _put(env, cases)
     env.reset_buf.fill_(1)
     requested = []

@@ -56,26 +56,88 @@ def reset_selection(g: torch.Generator, n: int, k: int | None):
     return progress, env_ids
 
 
-def student_task(cls, reference, n: int, seed: int):
+def _package(obj) -> str:
+    return (getattr(obj, "__module__", None) or "").split(".")[0]
+
+
+LIBRARIES = ("course_lib", "course_answers")
+
+
+def _function(v):
+    """The plain function behind a class attribute: a staticmethod's or classmethod's, a hook point's
+    (:class:`course_lib.envs.hooks.HookPoint` wraps a task's hooked methods), or ``v`` itself."""
+    v = getattr(v, "__func__", v)
+    return getattr(v, "__wrapped__", v)
+
+
+def library_task_helpers() -> set:
+    """What course_lib's tasks and reward module define beyond :class:`VecEnvBase` (``sample_targets``,
+    ``tcp_distance``, ``reach_reward``, ...): an exercise method of a student's task that calls one of them, without
+    defining it itself, has the library do (part of) the exercise."""
+    from ..envs import franka_reach, rewards
+    from ..envs.vec_env import VecEnvBase
+
+    names = {a for a in vars(franka_reach.FrankaReachTask) if not a.startswith("__")} - set(dir(VecEnvBase))
+    names |= {a for a, v in vars(rewards).items() if callable(v) and getattr(v, "__module__", "") == rewards.__name__}
+    return names | {"REACH_REWARDS", "reach_reward_function", "own_reward"}
+
+
+def borrowed_helpers(cls, method: str) -> list:
+    """The library helpers (:func:`library_task_helpers`) that ``cls.method`` reaches: through its own code, the
+    student's other methods and the student's module-level functions it calls; a helper the student's class or
+    module defines itself is the student's, not borrowed."""
+    helpers, found, seen = library_task_helpers(), set(), set()
+    own = {a: v for k in cls.__mro__ if _package(k) not in LIBRARIES for a, v in vars(k).items()}
+
+    def walk(fn):
+        fn = _function(fn)
+        code = getattr(fn, "__code__", None)
+        if code is None or id(code) in seen:
+            return
+        seen.add(id(code))
+        globs = getattr(fn, "__globals__", {}) or {}
+        stack = [code]
+        while stack:
+            c = stack.pop()
+            stack.extend(k for k in c.co_consts if hasattr(k, "co_names"))
+            for name in c.co_names:
+                mine = own.get(name, globs.get(name))
+                if mine is not None and _package(_function(mine)) not in LIBRARIES:
+                    walk(mine)  # the student's own method or function: look inside
+                elif name in helpers:
+                    found.add(name)
+
+    walk(getattr(cls, method, None))
+    return sorted(found)
+
+
+def student_task(cls, reference, n: int, seed: int, method: str | None = None):
     """The student's task class ``cls`` built on the CPU with ``n`` environments, or CheckFailed when it is not a
-    VecEnvBase subclass, is a reference task or derives from one (course_lib's, or the instructor's package's), or
-    ignores ``num_envs``. ``reference``: the reference class, or its name where this machine has no reference."""
+    VecEnvBase subclass, is a reference task or derives from one (course_lib's, or the instructor's package's), has
+    methods of either assigned to it, or ignores ``num_envs``. ``reference``: the reference class, or its name where
+    this machine has no reference. ``method``: the exercise method the check calls; CheckFailed also where it calls
+    a helper of course_lib's tasks (:func:`borrowed_helpers`)."""
     from ..envs import VecEnvBase
 
     name = reference if isinstance(reference, str) else reference.__name__
     if not (isinstance(cls, type) and issubclass(cls, VecEnvBase)):
         raise CheckFailed(f"{name} must be a class derived from VecEnvBase, got {cls!r}")
-    def package(obj) -> str:
-        return (getattr(obj, "__module__", None) or "").split(".")[0]
-
-    borrowed = [k for k in cls.__mro__ if package(k) in ("course_lib", "course_answers") and k.__name__ == name]
-    # methods taken from a reference (``compute_reward = CartpoleTask.compute_reward``) count as the reference's
-    lent = [attr for k in cls.__mro__ for attr, v in vars(k).items()
-            if package(getattr(v, "__func__", v)) == "course_answers"]
-    if (not isinstance(reference, str) and issubclass(cls, reference)) or borrowed or lent \
-            or package(cls) in ("course_lib", "course_answers"):
+    borrowed = [k for k in cls.__mro__ if _package(k) in LIBRARIES and k.__name__ == name]
+    # methods taken from a reference or a library task (``compute_observations = FrankaReachTask.compute_observations``)
+    # count as theirs: in the student's own classes, nothing may come from course_lib or course_answers
+    lent = [attr for k in cls.__mro__ if _package(k) not in LIBRARIES for attr, v in vars(k).items()
+            if callable(_function(v)) and _package(_function(v)) in LIBRARIES]
+    if (not isinstance(reference, str) and issubclass(cls, reference)) or borrowed \
+            or _package(cls) in LIBRARIES:
         raise CheckFailed(f"{name} is a reference task (or derives from one), not yours: write your own class in "
                           f"the solution cell")
+    if lent:
+        raise CheckFailed(f"{name}'s {', '.join(sorted(lent))}: taken from a reference task or a course_lib task, not "
+                          f"written in your class. Write your own methods in the solution cell")
+    used = borrowed_helpers(cls, method) if method else []
+    if used:
+        raise CheckFailed(f"{name}.{method} calls {', '.join(used)} of course_lib's tasks: the library would be doing "
+                          f"the exercise. Write it yourself in the solution cell")
     env = cls({"num_envs": int(n), "seed": int(seed)}, "cpu", 0, True)
     if getattr(env, "num_envs", None) != n:
         raise CheckFailed(f"{name}({{'num_envs': {n}}}) has num_envs={getattr(env, 'num_envs', None)}")
