@@ -2,6 +2,7 @@
 
     course train cartpole                       # configs/cartpole.yaml, CPU defaults on a CPU
     course train franka_reach --device cuda --seed 1
+    course train franka_reach --gpus 4         # 4 GPUs of this machine (torchrun); num_envs is the total
     course eval runs/franka_reach_20260101-120000 --episodes 1000
     course play runs/cartpole_20260101-120000
     course bench --quick
@@ -75,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--num-envs", type=_positive_int, metavar="N", help="parallel environments (overrides the file)")
     t.add_argument("--iterations", type=_positive_int, metavar="N", help="training iterations (overrides the file)")
     t.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when a GPU is present, else cpu")
+    t.add_argument("--gpus", type=_positive_int, metavar="N",
+                   help="train on N GPUs of this machine: N processes started by torchrun (rl-games' multi_gpu), "
+                   "process r on cuda:r with seed SEED+r; --num-envs / the file's num_envs is the total, split "
+                   "evenly. With --device cpu: N CPU processes (gloo), to test the code path")
     t.add_argument("--seed", type=_nonneg_int, default=0, metavar="S", help="random seed (default 0)")
     t.add_argument("--name", metavar="NAME", help="run name (default TASK_<date>-<time>)")
     t.add_argument("--runs-dir", default="runs", metavar="DIR", help="where runs go (default ./runs)")
@@ -117,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
 # --------------------------------------------------------------------- commands
 def _cmd_train(a, out) -> int:
     from .rl import ConfigError
+    from .rl.distributed import MultiGPUError
     from .rl.trainer import train
 
     if a.task not in _tasks():
@@ -127,8 +133,8 @@ def _cmd_train(a, out) -> int:
     try:
         r = train(a.task, a.config, num_envs=a.num_envs, iterations=a.iterations, device=a.device, seed=a.seed,
                   name=a.name, runs_dir=a.runs_dir, print_interval=a.print_interval,
-                  progress=False if a.no_progress else None, verbose=a.verbose, out=out)
-    except ConfigError as e:
+                  progress=False if a.no_progress else None, verbose=a.verbose, out=out, gpus=a.gpus)
+    except (ConfigError, MultiGPUError) as e:
         raise UsageError(f"course train: {e}") from None
     print(f"Evaluate it with: course eval {r.run_dir}", file=out)
     return 130 if r.interrupted else 0

@@ -421,13 +421,15 @@ def apply_device_defaults(cfg: TrainConfig, task: str, device: str, explicit: Ma
 
 
 def to_rlgames(cfg: TrainConfig, *, task: str, device: str, seed: int, run_name: str, runs_dir: str,
-               num_envs: int | None = None) -> dict:
+               num_envs: int | None = None, multi_gpu: bool = False) -> dict:
     """rl-games 1.6.5 parameters (``{"params": ...}``, as ``Runner.load`` takes) from the chapter's file.
 
     The mapping: ppo.lam -> tau, clip_param -> e_clip, value_loss_coef ->
     critic_coef, max_grad_norm -> grad_norm (with truncate_grads),
     num_iterations -> max_epochs; network ActorCritic -> ``actor_critic`` with
     a Gaussian head of state-independent log-std (``continuous_a2c_logstd``).
+    ``multi_gpu``: a process of a multi-GPU run (``num_envs``: this process's
+    share; :mod:`course_lib.rl.distributed`).
     """
     ppo, net = cfg.ppo, cfg.network
     dev = "cuda:0" if str(device) == "cuda" else str(device)
@@ -441,7 +443,7 @@ def to_rlgames(cfg: TrainConfig, *, task: str, device: str, seed: int, run_name:
         "env_config": {},
         "device": dev,
         "device_name": dev,
-        "multi_gpu": False,
+        "multi_gpu": bool(multi_gpu),
         "ppo": True,
         "mixed_precision": False,
         "normalize_input": bool(ppo["normalize_input"]),

@@ -35,7 +35,7 @@ import time
 import torch
 from rl_games.common.algo_observer import AlgoObserver
 
-__all__ = ["CourseObserver", "format_progress"]
+__all__ = ["CourseObserver", "RankObserver", "format_progress"]
 
 
 def first_timeout_iteration(max_episode_length, horizon_length: int) -> int:
@@ -67,11 +67,15 @@ class CourseObserver(AlgoObserver):
     callback: called as ``callback(observer, iteration)`` after every
     iteration; the time it takes is kept out of the run's clock and FPS
     (benchmarks/train_time.py evaluates there).
+    world_size: processes of a multi-GPU run (this observer is rank 0's):
+    environment steps and FPS count all of them; episode statistics are
+    rank 0's environments, as rl-games reports them.
     """
 
     def __init__(self, run_dir: str, num_iterations: int, print_interval: int = 0, progress=None,
-                 out=None, callback=None):
+                 out=None, callback=None, world_size: int = 1):
         super().__init__()
+        self.world_size = int(world_size)
         self.run_dir = run_dir
         self.num_iterations = int(num_iterations)
         self.print_interval = int(print_interval) if print_interval else max(1, self.num_iterations // 10)
@@ -90,7 +94,7 @@ class CourseObserver(AlgoObserver):
         self.writer = algo.writer
         self.device = algo.ppo_device
         self.env = algo.vec_env.env
-        self.steps_per_iter = algo.horizon_length * algo.num_actors
+        self.steps_per_iter = algo.horizon_length * algo.num_actors * self.world_size  # all processes
         self.max_episode_length = getattr(self.env, "max_episode_length", None)
         #: success is counted from this iteration on (see the module's docstring)
         self.success_from = first_timeout_iteration(self.max_episode_length, algo.horizon_length)
@@ -292,3 +296,18 @@ class CourseObserver(AlgoObserver):
             fh = getattr(self, f, None)
             if fh is not None and not fh.closed:
                 fh.close()
+
+
+class RankObserver(AlgoObserver):
+    """The observer of a process of rank > 0 in a multi-GPU run: it keeps rl-games' agent and writes
+    nothing (rank 0's :class:`CourseObserver` writes the run's files and prints)."""
+
+    def __init__(self):
+        super().__init__()
+        self.algo, self.rows, self.timing = None, [], []
+
+    def after_init(self, algo):
+        self.algo = algo
+
+    def close(self):
+        pass

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 import yaml
 
-from .config import ConfigError, TrainConfig, apply_device_defaults, load_config, to_rlgames
+from .config import ConfigError, TrainConfig, _rescale_minibatch, apply_device_defaults, load_config, to_rlgames
 from .policy import CHECKPOINT_FORMAT, Policy
 
 __all__ = ["train", "TrainResult", "resolve_device"]
@@ -42,7 +42,8 @@ _NOISE = re.compile(
     r"^(self\.seed = |RunningMeanStd: |seq_length: |current training device: |build mlp: |=> saving checkpoint|"
     r"=> loading checkpoint|saving next best rewards: |MAX EPOCHS NUM!|MAX FRAMES NUM!|torch\.compile: |"
     r"Started to (train|play)|fps step: |Exact experiment name requested|\{'observation_space'|"
-    r"WARNING: Max (epochs|frames) reached before|\[BasePlayer\]|conv_name: |Adding Central Value)")
+    r"WARNING: Max (epochs|frames) reached before|\[BasePlayer\]|conv_name: |Adding Central Value|"
+    r"global_rank = |====================broadcast)")
 
 
 class _FilteredStdout(io.TextIOBase):
@@ -140,18 +141,74 @@ class TrainResult:
 
 
 def _make_agent_class():
-    """rl-games' PPO agent, with course_lib's metadata in every checkpoint and timings for the observer."""
+    """rl-games' PPO agent, with course_lib's metadata in every checkpoint and timings for the observer.
+
+    In a process of a multi-GPU run (``course_rank`` set) it also takes the process's rank: see ``__init__``."""
     from rl_games.algos_torch import a2c_continuous, torch_ext
 
     class CourseA2CAgent(a2c_continuous.A2CAgent):
         course_meta: dict = {}
+        #: a course_lib.rl.distributed.RankInfo in a process of a multi-GPU run, else None
+        course_rank = None
+
+        def __init__(self, base_name, params):
+            rank = self.course_rank
+            if rank is None:
+                super().__init__(base_name, params)
+                return
+            # Why not rl-games' own multi_gpu branch of A2CBase.__init__: rl-games 1.6.5 calls
+            # dist.init_process_group("nccl", ...) there and moves the model to cuda:<LOCAL_RANK>. That cannot
+            # run on the CPU with gloo (the course's test of this code path), and course_lib.rl.distributed has
+            # already initialised the process group (a second init_process_group raises). So the agent is built
+            # as for one process, then given what that branch sets: the ranks, no TensorBoard writer and no lr
+            # schedule off rank 0 (rank 0's learning rate reaches the others through update_lr's broadcast).
+            # Everything else multi_gpu does (parameter broadcast, gradient and KL all-reduce, the stop
+            # broadcast) is rl-games' own code, switched on by self.multi_gpu.
+            config = params["config"]
+            config["multi_gpu"] = False
+            if rank.rank != 0:
+                config["print_stats"] = False
+                config["lr_schedule"] = None
+            try:
+                super().__init__(base_name, params)
+            finally:
+                config["multi_gpu"] = True
+            self.multi_gpu = True
+            self.local_rank, self.global_rank, self.world_size = rank.local_rank, rank.rank, rank.world_size
+            if rank.rank != 0 and self.writer is not None:
+                self.writer.close()
+                self.writer = None
+
+        def train(self):
+            if self.course_rank is not None and self.course_rank.kind == "cpu":
+                # rl-games 1.6.5's train() calls torch.cuda.set_device(local_rank) when multi_gpu; the CPU
+                # processes (gloo) have no GPU to select (a CPU build of torch has not even the call), so it
+                # does nothing in this process while rl-games trains.
+                set_device = torch.cuda.set_device
+                torch.cuda.set_device = lambda device: None
+                try:
+                    return super().train()
+                finally:
+                    torch.cuda.set_device = set_device
+            return super().train()
+
+        def update_lr(self, lr):
+            super().update_lr(lr)  # with multi_gpu: rank 0's learning rate, broadcast to every process
+            if self.course_rank is not None:
+                # rl-games 1.6.5 gives ranks > 0 no lr schedule (their self.last_lr never changes), and
+                # train_actor_critic writes self.last_lr back into the optimizer after every minibatch: their
+                # steps then used their stale rate instead of rank 0's, and their weights drifted from rank 0's
+                # (seen in tests/test_multi_gpu.py's weights_sum). Keeping last_lr at the broadcast rate makes
+                # every process take the same steps.
+                self.last_lr = self.optimizer.param_groups[0]["lr"]
 
         def save(self, fn):
             state = self.get_full_state_weights()
             lmr = state.get("last_mean_rewards")
             state["last_mean_rewards"] = float(np.asarray(lmr).reshape(-1)[0]) if lmr is not None else None
             meta = copy.deepcopy(self.course_meta)
-            meta.update({"iteration": int(self.epoch_num), "env_steps": int(self.epoch_num * self.batch_size_envs)})
+            meta.update({"iteration": int(self.epoch_num),
+                         "env_steps": int(self.epoch_num * self.batch_size_envs * self.world_size)})
             state["course"] = meta
             torch_ext.save_checkpoint(fn, state)
 
@@ -221,15 +278,33 @@ def train(task="cartpole", config=None, *, num_envs: int | None = None, iteratio
     task_overrides: fields of the task's config (e.g. ``reward="isaacgym"``).
     """
     if gpus is not None:
-        from .distributed import train_multi
-
-        return train_multi(task, config, gpus=gpus, num_envs=num_envs, iterations=iterations, device=device,
+        return _train_multi(task, config, gpus=gpus, num_envs=num_envs, iterations=iterations, device=device,
                            seed=seed, name=name, runs_dir=runs_dir, print_interval=print_interval,
                            progress=progress, verbose=verbose, callback=callback, out=out,
                            task_overrides=task_overrides)
     return _train_process(task, config, num_envs=num_envs, iterations=iterations, device=device, seed=seed,
                           name=name, runs_dir=runs_dir, print_interval=print_interval, progress=progress,
                           verbose=verbose, callback=callback, out=out, task_overrides=task_overrides)
+
+
+def _train_multi(task, config, *, gpus, num_envs, iterations, device, seed, name, runs_dir, print_interval,
+                 progress, verbose, callback, out, task_overrides) -> TrainResult:
+    """``train(..., gpus=N)``: check the request here, at once, then run N processes (course_lib.rl.distributed)."""
+    from .distributed import MultiGPUError, check_gpus, importable_task, launch, split_envs
+
+    n, kind, backend = check_gpus(gpus, device)
+    if callback is not None:
+        raise MultiGPUError("callback runs in the training process: it is not available with gpus "
+                            "(the training runs in other processes)")
+    task = importable_task(task)
+    task_overrides = dict(task_overrides or {})
+    tname, tcls, env = _resolve_task(task, kind)
+    _, cfg, _ = _resolve_config(tname, tcls, env, config, kind, num_envs, iterations, task_overrides)
+    split_envs(cfg.num_envs, n, kind)  # here, not in the processes
+    spec = {"task": task, "config": config, "num_envs": num_envs, "iterations": iterations, "seed": seed,
+            "name": name, "runs_dir": runs_dir, "print_interval": print_interval, "verbose": verbose,
+            "task_overrides": task_overrides, "world_size": n, "backend": backend, "kind": kind}
+    return launch(spec, out)
 
 
 def _resolve_config(tname, tcls, env, config, device, num_envs, iterations, task_overrides):
@@ -434,8 +509,10 @@ def _train_process(task, config, *, num_envs, iterations, device, seed, name, ru
         import torch.distributed as dist
 
         ran = [None] * ws
+        weights = sum(float(p.detach().double().sum()) for p in agent.model.parameters())
         dist.all_gather_object(ran, {"iterations": int(agent.epoch_num),
-                                     "env_steps": int(getattr(agent.vec_env, "num_steps", 0)) * int(env.num_envs)})
+                                     "env_steps": int(getattr(agent.vec_env, "num_steps", 0)) * int(env.num_envs),
+                                     "weights_sum": weights})
         if not writes:
             import shutil
 
@@ -444,7 +521,8 @@ def _train_process(task, config, *, num_envs, iterations, device, seed, name, ru
             return None
         with open(os.path.join(run_dir, "distributed.yaml"), "w") as f:
             f.write(f"# the {ws} processes of this run (torch.distributed, {rank.backend}); rank 0 wrote this "
-                    f"directory. env_steps: counted in each process.\n")
+                    f"directory. env_steps: counted in each process; weights_sum: the sum of its final network "
+                    f"weights (the same in every process: rl-games averages the gradients).\n")
             yaml.safe_dump({"world_size": ws, "backend": rank.backend, "num_envs_total": total_envs,
                             "ranks": [{**a, **b} for a, b in zip(ranks, ran)]}, f, sort_keys=False)
     try:

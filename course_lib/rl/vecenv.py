@@ -38,6 +38,8 @@ class RLGPUEnv(IVecEnv):
                              f"{self.env.num_envs}; they must match")
         #: seconds spent inside the task's step (physics, rewards, resets), for the env/update split
         self.step_seconds = 0.0
+        #: calls of step (a multi-GPU run records each process's count)
+        self.num_steps = 0
         self._warned = False
         # On CUDA the step returns before the GPU has run it, so its clock measures launches only. For
         # an honest env/update split, COURSE_RL_SYNC_TIMING=1 waits for the GPU after every step; that
@@ -63,6 +65,7 @@ class RLGPUEnv(IVecEnv):
         if self._sync:
             torch.cuda.synchronize(self.env.device)
         self.step_seconds += time.perf_counter() - t0
+        self.num_steps += 1
         return out
 
     def reset(self):
