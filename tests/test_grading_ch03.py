@@ -1,5 +1,6 @@
 """Chapter 3's checks on the solution and on wrong versions of it, without a notebook: each wrong version fails
 the check of its behaviour (with a message that says what is wrong) and passes the others."""
+import os
 import re
 
 import pytest
@@ -131,6 +132,30 @@ def test_judges_of_the_trained_policy():
     assert "-0.050" in judge_policy_reward({"min_step_reward": -0.2}, result)
     with pytest.raises(CheckFailed, match="-0.250"):
         judge_policy_reward({"min_step_reward": -0.2}, dict(result, mean_step_reward=-0.25))
+
+
+def test_a_policy_trained_on_the_librarys_task_earns_nothing(tmp_path):
+    """Chapter 3's policy points are for training one's own FrankaReachTask: a policy of course_lib's franka_reach
+    (by name or by class) fails both policy checks, whatever its success; one of a class of one's own is judged."""
+    import course_lib
+    from course_lib.envs import FrankaReachTask as Library
+    from course_lib.grading import export_policy
+    from course_lib.grading.ch03 import judge_policy, judge_policy_reward
+
+    result = {"ok": True, "success_rate": 0.99, "episodes": 1000, "ci95": [0.98, 1.0], "mean_length": 40.0,
+              "mean_step_reward": 0.3}
+    for trained in ("course_lib.envs.franka_reach.FrankaReachTask", "course_answers.cartpole.CartpoleTask"):
+        for judge in (judge_policy, judge_policy_reward):
+            with pytest.raises(CheckFailed, match="a task of the course's library, not on your FrankaReachTask"):
+                judge({}, dict(result, trained_class=trained, trained_on="franka_reach"))
+    assert "99.0%" in judge_policy({}, dict(result, trained_class="__main__.FrankaReachTask"))
+    # end to end: what course_lib.train records, read back by the evaluation the grader runs
+    for task in ("franka_reach", Library):
+        r = course_lib.train(task, num_envs=8, iterations=1, device="cpu", seed=0, runs_dir=str(tmp_path / "runs"),
+                             progress=False, out=open(os.devnull, "w"))
+        path = export_policy(r, str(tmp_path / "reach_policy.pth"))
+        with pytest.raises(CheckFailed, match="a task of the course's library"):
+            check("ch03.policy", {}, checkpoint=path, episodes=8, seed=0)
 
 
 def test_one_policy_is_evaluated_once_per_process_for_both_policy_checks(tmp_path, monkeypatch):

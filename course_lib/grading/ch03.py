@@ -410,8 +410,21 @@ def judge_reset_targets(cases, out):
 
 
 # ------------------------------------------------------------------ trained policy
+def _trained_on_the_students_task(result) -> None:
+    """CheckFailed where the checkpoint says its policy was trained on a task of course_lib's (or the reference):
+    chapter 3's policy points are for training one's own FrankaReachTask. What the checkpoint says is what
+    ``course_lib.train`` recorded (``task_class``); a checkpoint edited by hand to say otherwise is not caught here."""
+    trained = str(result.get("trained_class") or "")
+    if trained.split(".")[0] in ("course_lib", "course_answers"):
+        raise CheckFailed(f"this policy was trained on {trained} ({result.get('trained_on')!r}), a task of the course's "
+                          f"library, not on your FrankaReachTask: train your own class, course_lib.train("
+                          f"FrankaReachTask, ...), and export that policy")
+
+
 def judge_policy(params, result):
     """``result``: what ``evaluate_policy`` printed (a dict)."""
+    if result.get("ok"):
+        _trained_on_the_students_task(result)
     return judge_success_rate(params, result, 0.8, did="reached the target (within 5 cm)", where="the reference task",
                               unit="control steps", advice="Train longer, or check your observations and reward")
 
@@ -419,6 +432,7 @@ def judge_policy(params, result):
 def judge_policy_reward(params, result):
     need = float(params.get("min_step_reward", -0.2))
     _, n = _evaluated(result)
+    _trained_on_the_students_task(result)
     per_step = result.get("mean_step_reward")
     if per_step is None:
         raise CheckFailed("the evaluation did not report the mean reward per step")

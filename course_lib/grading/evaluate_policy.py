@@ -142,10 +142,11 @@ def _evaluate_checkpoint(checkpoint, task, episodes, seed, device, randomization
         return {"ok": False, "checkpoint": checkpoint,
                 "error": f"the policy takes {policy.num_obs} observations and gives {policy.num_actions} action(s); "
                          f"the reference {task} has {ref.num_obs} and {ref.num_actions}"}
-    trained_on = policy.task
+    trained_on, trained_class = policy.task, policy.metadata.get("task_class")
     policy.task = task  # evaluated on the reference task whatever task it was trained on
     r = evaluate(task, policy, episodes=int(episodes), seed=int(seed), device=device, **overrides)
-    return _evaluation(r, task, ref, checkpoint, trained_on=trained_on, randomization=randomization)
+    return _evaluation(r, task, ref, checkpoint, trained_on=trained_on, trained_class=trained_class,
+                       randomization=randomization)
 
 
 def _evaluation(r, task: str, env, checkpoint: str, **extra) -> dict:
