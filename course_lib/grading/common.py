@@ -86,29 +86,8 @@ def borrowed_helpers(cls, method: str) -> list:
     """The library helpers (:func:`library_task_helpers`) that ``cls.method`` reaches: through its own code, the
     student's other methods and the student's module-level functions it calls; a helper the student's class or
     module defines itself is the student's, not borrowed."""
-    helpers, found, seen = library_task_helpers(), set(), set()
     own = {a: v for k in cls.__mro__ if _package(k) not in LIBRARIES for a, v in vars(k).items()}
-
-    def walk(fn):
-        fn = _function(fn)
-        code = getattr(fn, "__code__", None)
-        if code is None or id(code) in seen:
-            return
-        seen.add(id(code))
-        globs = getattr(fn, "__globals__", {}) or {}
-        stack = [code]
-        while stack:
-            c = stack.pop()
-            stack.extend(k for k in c.co_consts if hasattr(k, "co_names"))
-            for name in c.co_names:
-                mine = own.get(name, globs.get(name))
-                if mine is not None and _package(_function(mine)) not in LIBRARIES:
-                    walk(mine)  # the student's own method or function: look inside
-                elif name in helpers:
-                    found.add(name)
-
-    walk(getattr(cls, method, None))
-    return sorted(found)
+    return sorted(referenced_names(getattr(cls, method, None), own) & library_task_helpers())
 
 
 def student_task(cls, reference, n: int, seed: int, method: str | None = None):
@@ -200,33 +179,43 @@ def judge_reset_counters(cases, out):
 
 
 # ------------------------------------------------------------------ borrowed answers
-def referenced_names(fn, depth: int = 3) -> set:
-    """Every global and attribute name that the function ``fn`` refers to: in its code and the functions defined
-    in it, and, ``depth`` levels down, in the functions of its module's globals that it calls by name (a helper of
-    the student's). A static look at the code, run where the function was defined; a name reached through strings
-    (``getattr(m, "na" + "me")``) is not seen."""
-    seen_code, names = set(), set()
+def _students(obj) -> bool:
+    """A function the student wrote: defined in the notebook (``__main__``), or in the namespace a check-level test
+    builds from the solution cells (``builtins``)."""
+    f = _function(obj)
+    return hasattr(f, "__code__") and (getattr(f, "__module__", None) or "__main__") in ("__main__", "builtins")
 
-    def walk(code, globs, level):
-        if id(code) in seen_code:
+
+def referenced_names(fn, own: dict | None = None) -> set:
+    """Every global and attribute name that the student's function ``fn`` refers to: in its code, the functions
+    defined in it, and the student's own functions it calls by name (module-level, or in ``own``: the attributes of
+    the student's class), looked into in turn; a name that is one of the student's own functions is theirs and not
+    listed. A static look at the code, run where the function was defined; library code is not looked into, and a
+    name reached through strings (``getattr(m, "na" + "me")``) is not seen."""
+    names, seen = set(), set()
+
+    def walk(f):
+        f = _function(f)
+        code = getattr(f, "__code__", None)
+        if code is None:  # a callable object: its __call__
+            f = _function(getattr(f, "__call__", None))
+            code = getattr(f, "__code__", None)
+        if code is None or id(code) in seen:
             return
-        seen_code.add(id(code))
-        for name in code.co_names:
-            names.add(name)
-            target = globs.get(name) if globs is not None else None
-            inner = getattr(target, "__code__", None)
-            if inner is not None and level > 0:
-                walk(inner, getattr(target, "__globals__", None), level - 1)
-        for const in code.co_consts:
-            if hasattr(const, "co_names"):
-                walk(const, globs, level)
+        seen.add(id(code))
+        globs = getattr(f, "__globals__", None) or {}
+        stack = [code]
+        while stack:
+            c = stack.pop()
+            stack.extend(k for k in c.co_consts if hasattr(k, "co_names"))
+            for name in c.co_names:
+                target = (own or {}).get(name, globs.get(name))
+                if target is not None and _students(target):
+                    walk(target)
+                else:
+                    names.add(name)
 
-    code = getattr(fn, "__code__", None)
-    if code is None:  # a callable object, a class: its __call__
-        code = getattr(getattr(fn, "__call__", None), "__code__", None)
-        fn = getattr(fn, "__call__", fn)
-    if code is not None:
-        walk(code, getattr(fn, "__globals__", None), depth)
+    walk(fn)
     return names
 
 
