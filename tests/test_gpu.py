@@ -138,3 +138,31 @@ def test_the_whole_step_graph_resets_what_ended_and_keeps_statistics():
     assert bool(((t >= lo) & (t <= hi)).all()) and float(t.std(0).min()) > 0.1
     q = b.get_joint_positions()[2048:]
     assert bool(((q - b.home).abs() <= 0.15 + 1e-5).all()) and torch.allclose(obs[2048:, :7], q)
+
+
+def _sparse_reward(distance):
+    return 10.0 * (distance < 0.05).float()
+
+
+def _improved_reward(distance, actions, collided, q, q_lower, q_upper):
+    reward = -distance + 5.0 * (distance < 0.05).float() - 0.01 * torch.linalg.vector_norm(actions, dim=-1)
+    reward = reward - 2.0 * collided.float()
+    return reward - 0.1 * ((q < q_lower + 0.15) | (q > q_upper - 0.15)).sum(dim=-1).float()
+
+
+@pytest.mark.parametrize("reward", [_sparse_reward, _improved_reward], ids=["sparse", "improved"])
+def test_a_students_own_reward_in_the_whole_step_graph_equals_the_ordinary_step(reward):
+    """Chapter 4's rewards are the student's functions (envs/franka_reach.own_reward): inside the whole-step CUDA
+    graph they give the ordinary step's rewards and observations. No episode ends (a tiny success radius, no reset
+    on collision): the graph's resets draw their random numbers for every environment at once, the ordinary step's
+    for the reset ones only, so states differ after a first reset by design (as in the test above)."""
+    a, b = _reach_pair("graph", success_radius=1e-6, reward=reward, reset_on_collision=False)
+    g = torch.Generator(device="cuda").manual_seed(0)
+    for _ in range(40):
+        act = 2 * torch.rand(4096, 7, generator=g, device="cuda") - 1
+        oa, ra, da, _ = a.step(act)
+        ob, rb, db, _ = b.step(act)
+        assert torch.allclose(oa, ob, atol=1e-5, rtol=1e-5) and torch.allclose(ra, rb, atol=1e-5)
+        assert torch.equal(da, db)
+    assert b._step_graph is not None and a._step_graph is None
+    assert list(b.reward_terms) == [reward.__name__]
