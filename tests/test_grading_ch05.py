@@ -140,6 +140,13 @@ def randomize_physics(env, env_ids, generator):
     helper.seed = seed
     helper.apply(env_ids, force=True, which="physics")
 '''
+BORROWS_BY_STRING = '''
+def sample(distribution, value_range, n, generator):
+    import importlib
+    engine = importlib.import_module("course_lib.envs.randomization")
+    spec = getattr(engine, "ParamSpec")("x", tuple(float(v) for v in value_range), distribution=distribution)
+    return getattr(engine, "sample_values")(spec, (n,), generator)
+'''
 BORROWS_THE_NOISE = '''
 def _noise(obs, generator):
     from course_lib.envs.randomization import CHAPTER_OBSERVATION_NOISE, DomainRandomizer
@@ -175,6 +182,9 @@ WRONG = {
                               "sample_values, course_lib's randomization engine"),
     "borrows_the_randomizer": ([], BORROWS_THE_RANDOMIZER, {"physics_ranges", "physics_env_ids", "physics_seed"},
                                "calls DomainRandomizer"),
+    "borrows_by_string": ([], BORROWS_BY_STRING, {"sampler_ranges", "sampler_distributions", "sampler_seed",
+                                                  "physics_ranges", "physics_env_ids", "physics_seed"},
+                          "ParamSpec, sample_values"),
     "borrows_the_noise": ([], BORROWS_THE_NOISE, {"observation_noise"}, "DomainRandomizer, noise_obs"),
     "noise_magnitude": ([("[0.001] * 7 + [0.01] * 7 + [0.01] * 3", "[0.01] * 7 + [0.01] * 7 + [0.01] * 3")], "",
                         {"observation_noise"}, "the chapter's is 0.001"),

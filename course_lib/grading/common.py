@@ -190,8 +190,9 @@ def referenced_names(fn, own: dict | None = None) -> set:
     """Every global and attribute name that the student's function ``fn`` refers to: in its code, the functions
     defined in it, and the student's own functions it calls by name (module-level, or in ``own``: the attributes of
     the student's class), looked into in turn; a name that is one of the student's own functions is theirs and not
-    listed. A static look at the code, run where the function was defined; library code is not looked into, and a
-    name reached through strings (``getattr(m, "na" + "me")``) is not seen."""
+    listed. A string constant that is a name (``getattr(m, "name")``) counts as one. A static look at the code, run
+    where the function was defined; library code is not looked into, and a name built from pieces
+    (``getattr(m, "na" + "me")``) is not seen."""
     names, seen = set(), set()
 
     def walk(f):
@@ -208,6 +209,7 @@ def referenced_names(fn, own: dict | None = None) -> set:
         while stack:
             c = stack.pop()
             stack.extend(k for k in c.co_consts if hasattr(k, "co_names"))
+            names.update(k for k in c.co_consts if isinstance(k, str) and k.isidentifier())
             for name in c.co_names:
                 target = (own or {}).get(name, globs.get(name))
                 if target is not None and _students(target):
