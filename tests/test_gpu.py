@@ -108,17 +108,22 @@ def _reach_pair(mode, **cfg):
     return a, b
 
 
-@pytest.mark.parametrize("mode", ["graph", "compile+graph"])
-def test_the_whole_step_graph_equals_the_ordinary_step_without_resets(mode):
-    a, b = _reach_pair(mode, success_radius=1e-6)
+def _assert_same_steps(a, b, steps=40):
+    """``a`` (the ordinary step) and ``b`` (the whole-step graph) give the same observations, rewards and dones on
+    the same random actions."""
     g = torch.Generator(device="cuda").manual_seed(0)
-    for _ in range(40):
+    for _ in range(steps):
         act = 2 * torch.rand(4096, 7, generator=g, device="cuda") - 1
         oa, ra, da, _ = a.step(act)
         ob, rb, db, _ = b.step(act)
         assert torch.allclose(oa, ob, atol=1e-5, rtol=1e-5) and torch.allclose(ra, rb, atol=1e-5)
         assert torch.equal(da, db)
     assert b._step_graph is not None and a._step_graph is None
+
+
+@pytest.mark.parametrize("mode", ["graph", "compile+graph"])
+def test_the_whole_step_graph_equals_the_ordinary_step_without_resets(mode):
+    _assert_same_steps(*_reach_pair(mode, success_radius=1e-6))
 
 
 def test_the_whole_step_graph_resets_what_ended_and_keeps_statistics():
@@ -157,12 +162,5 @@ def test_a_students_own_reward_in_the_whole_step_graph_equals_the_ordinary_step(
     on collision): the graph's resets draw their random numbers for every environment at once, the ordinary step's
     for the reset ones only, so states differ after a first reset by design (as in the test above)."""
     a, b = _reach_pair("graph", success_radius=1e-6, reward=reward, reset_on_collision=False)
-    g = torch.Generator(device="cuda").manual_seed(0)
-    for _ in range(40):
-        act = 2 * torch.rand(4096, 7, generator=g, device="cuda") - 1
-        oa, ra, da, _ = a.step(act)
-        ob, rb, db, _ = b.step(act)
-        assert torch.allclose(oa, ob, atol=1e-5, rtol=1e-5) and torch.allclose(ra, rb, atol=1e-5)
-        assert torch.equal(da, db)
-    assert b._step_graph is not None and a._step_graph is None
+    _assert_same_steps(a, b)
     assert list(b.reward_terms) == [reward.__name__]

@@ -285,3 +285,11 @@ def test_the_borrowing_attacks_would_pass_without_the_refusal(monkeypatch):
                          (BORROWS_THE_NOISE, ("observation_noise",))):
         ns = namespace(extra=extra)
         assert {name: _run(ns, name) for name in names} == {name: None for name in names}
+
+
+def test_the_solutions_train_randomization_is_the_calibrated_one():
+    """The solution writes its TRAIN_RANDOMIZATION out (copying the library's would be borrowing); chapters 5 and
+    6's thresholds were calibrated with EXERCISE5_TRAIN_RANDOMIZATION, so the two must stay the same dict."""
+    from course_lib.envs.randomization import EXERCISE5_TRAIN_RANDOMIZATION
+
+    assert namespace()["TRAIN_RANDOMIZATION"] == EXERCISE5_TRAIN_RANDOMIZATION

@@ -171,6 +171,12 @@ def _deploy_exported(path, episodes, seed, gap) -> dict:
     import torch
 
     torch.set_num_threads(1)
+    return _deploy_file(path, episodes, seed, gap)
+
+
+def _deploy_file(path, episodes, seed, gap, observe=None) -> dict:
+    """Deploy the exported policy ``path`` in MuJoCo under ``gap``, with the reference observation (``observe``
+    None) or ``observe``; the JSON-able result, or ``{"ok": False, "error": ...}``."""
     from ..rl import CheckpointError
 
     if not os.path.exists(path):
@@ -188,7 +194,12 @@ def _deploy_exported(path, episodes, seed, gap) -> dict:
     if policy.num_actions != 7:
         return {"ok": False, "checkpoint": path,
                 "error": f"the exported policy gives {policy.num_actions} actions; the Panda takes 7"}
-    r = deploy(policy, int(episodes), int(seed), **TRANSFER_GAPS[DEPLOY_GAPS[gap]])
+    try:
+        r = deploy(policy, int(episodes), int(seed), observe=observe, **TRANSFER_GAPS[DEPLOY_GAPS[gap]])
+    except (ValueError, RuntimeError) as e:  # what deploy says of a wrong observation function
+        if observe is None:
+            raise
+        return {"ok": False, "checkpoint": path, "error": str(e).splitlines()[0]}
     return {"ok": True, "mode": "deploy", "success_rate": r.success_rate, "ci95": list(r.ci95),
             "episodes": r.episodes, "seed": r.seed, "mean_length": r.mean_length,
             "median_time_to_reach": r.median_time_to_reach, "gap": gap, "gap_options": r.gap,
@@ -236,29 +247,12 @@ def _own_observation_result(params: dict, namespace: dict) -> dict | None:
     if answers.available():
         return None
     observe = namespace.get("mujoco_observation")
-    path = params["checkpoint"]
     if not callable(observe):
-        return {"ok": False, "task": "mujoco_observation", "checkpoint": path,
+        return {"ok": False, "task": "mujoco_observation", "checkpoint": params["checkpoint"],
                 "error": "mujoco_observation is not defined: run the cell that defines it first"}
-    if params.get("gap", "nominal") not in DEPLOY_GAPS:
-        return {"ok": False, "error": f"unknown MuJoCo condition {params.get('gap')!r}; known: {sorted(DEPLOY_GAPS)}"}
-    if not os.path.exists(path):
-        return {"ok": False, "task": "mujoco_observation", "checkpoint": path, "error": f"no exported policy at "
-                f"{path}: run the export cell (it writes the file there) before the tests"}
-    from ..deploy import TRANSFER_GAPS, deploy
-    from ..rl import CheckpointError
-    from ..rl.export import load_exported
-
-    gap = params.get("gap", "nominal")
-    try:
-        policy = load_exported(path, task="franka_reach", num_obs=17)
-        r = deploy(policy, int(params.get("episodes", 1000)), int(params.get("seed", 0)), observe=observe,
-                   **TRANSFER_GAPS[DEPLOY_GAPS[gap]])
-    except (CheckpointError, OSError, ValueError, RuntimeError) as e:
-        return {"ok": False, "task": "mujoco_observation", "checkpoint": path, "error": str(e).splitlines()[0]}
-    return {"ok": True, "mode": "deploy", "success_rate": r.success_rate, "ci95": list(r.ci95),
-            "episodes": r.episodes, "seed": r.seed, "mean_length": r.mean_length, "gap": gap,
-            "task": "mujoco_observation", "checkpoint": path}
+    result = _deploy_file(params["checkpoint"], params.get("episodes", 1000), params.get("seed", 0),
+                          params.get("gap", "nominal"), observe=observe)
+    return {**result, "task": "mujoco_observation"}
 
 
 def policy_result(params: dict, fresh: bool = True, cwd: str | None = None) -> dict:
