@@ -117,6 +117,8 @@ COL_MEDIAN_WORST_SUCCESS = ("median success", lambda rs: f"{100 * _median(min(r[
 COL_MEDIAN_SUCCESS = ("median success", lambda rs: f"{100 * _median(x for r in rs for x in r['success']):.1f}%")
 COL_MEDIAN_TRAIN_S = ("median train s", lambda rs: f"{_median(r['train_s'] for r in rs):.1f}")
 COL_MAX_TRAIN_S = ("max train s", lambda rs: f"{max(r['train_s'] for r in rs):.1f}")
+COL_MEDIAN_ITERATIONS_RUN = ("median iterations run", lambda rs: f"{_median(r['iterations_run'] for r in rs)}")
+COL_MAX_ITERATIONS_RUN = ("max iterations run", lambda rs: f"{max(r['iterations_run'] for r in rs)}")
 COL_MAX_EVAL_S = ("max eval s", lambda rs: f"{max(r['eval_s'] for r in rs):.1f}")
 
 

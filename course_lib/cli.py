@@ -80,6 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train on N GPUs of this machine: N processes started by torchrun (rl-games' multi_gpu), "
                    "process r on cuda:r with seed SEED+r; --num-envs / the file's num_envs is the total, split "
                    "evenly. With --device cpu: N CPU processes (gloo), to test the code path")
+    t.add_argument("--stop-at-success", type=float, metavar="RATE",
+                   help="end early once RATE (e.g. 0.95) or more of the episodes that ended in the last "
+                   "--stop-window iterations were successes; --iterations stays the most it trains")
+    t.add_argument("--stop-window", type=_positive_int, metavar="N",
+                   help="iterations the success rate must hold for --stop-at-success (default: one episode's "
+                   "time limit, 32 iterations for the course's tasks)")
     t.add_argument("--seed", type=_nonneg_int, default=0, metavar="S", help="random seed (default 0)")
     t.add_argument("--name", metavar="NAME", help="run name (default TASK_<date>-<time>)")
     t.add_argument("--runs-dir", default="runs", metavar="DIR", help="where runs go (default ./runs)")
@@ -133,8 +139,9 @@ def _cmd_train(a, out) -> int:
     try:
         r = train(a.task, a.config, num_envs=a.num_envs, iterations=a.iterations, device=a.device, seed=a.seed,
                   name=a.name, runs_dir=a.runs_dir, print_interval=a.print_interval,
-                  progress=False if a.no_progress else None, verbose=a.verbose, out=out, gpus=a.gpus)
-    except (ConfigError, MultiGPUError) as e:
+                  progress=False if a.no_progress else None, verbose=a.verbose, out=out, gpus=a.gpus,
+                  stop_at_success=a.stop_at_success, stop_window=a.stop_window)
+    except (ConfigError, MultiGPUError, ValueError) as e:
         raise UsageError(f"course train: {e}") from None
     print(f"Evaluate it with: course eval {r.run_dir}", file=out)
     return 130 if r.interrupted else 0

@@ -165,3 +165,48 @@ def test_training_the_chapters_listing(tmp_path):
     assert policy.task == "FrankaReachTask" and policy.metadata["reference_task"] == "franka_reach"
     r = course_lib.evaluate("franka_reach", policy, episodes=4, seed=0)
     assert r.episodes == 4
+
+
+def _rule_met(rows, window, target):
+    """The stop rule, recomputed from metrics.csv's rows: the pooled success of the last ``window`` iterations, all
+    of them iterations where an episode could also time out."""
+    recent = rows[-window:]
+    if len(recent) < window or not all(int(r["timeouts_possible"]) for r in recent):
+        return False
+    n = sum(int(r["episodes"]) for r in recent)
+    wins = sum(float(r["success_rate"]) * int(r["episodes"]) for r in recent if int(r["episodes"]))
+    return n > 0 and wins >= target * n
+
+
+def test_stop_at_success_ends_training_once_the_rate_held(tmp_path):
+    """A cart-pole whose episodes time out after 48 steps (3 iterations of 16): training stops at the first
+    iteration where 90% of the episodes of the last 3 iterations were successes, not before and not after."""
+    import io
+
+    out = io.StringIO()
+    r = course_lib.train("cartpole", num_envs=64, iterations=80, seed=0, runs_dir=str(tmp_path), progress=False,
+                         out=out, max_episode_length=48, stop_at_success=0.9)
+    assert r.stopped_early and r.iterations < 80
+    rows = list(csv.DictReader(open(os.path.join(r.run_dir, "metrics.csv"))))
+    assert [int(x["iteration"]) for x in rows] == list(range(1, r.iterations + 1))
+    assert _rule_met(rows, 3, 0.9)
+    assert not any(_rule_met(rows[:k], 3, 0.9) for k in range(1, len(rows)))
+    assert f"Stopped at iteration {r.iterations}: " in out.getvalue()
+    assert course_lib.load_policy(r.checkpoint).metadata["iteration"] == r.iterations
+
+
+def test_stop_at_success_that_is_not_a_rate_is_refused_before_training(tmp_path):
+    from course_lib.rl.observer import StopRule
+
+    for bad in (0, 1.5, -0.1, "0.9", True):
+        with pytest.raises(ValueError, match="stop_at_success must be a success rate in \\(0, 1\\]"):
+            StopRule(bad)
+    with pytest.raises(ValueError, match="stop_window must be a whole number"):
+        StopRule(0.9, window=0)
+    with pytest.raises(ValueError, match="stop_at_success"):
+        course_lib.train("cartpole", num_envs=16, iterations=2, runs_dir=str(tmp_path), progress=False,
+                         stop_at_success=95)
+    assert not os.path.exists(tmp_path / "runs") and not os.listdir(tmp_path)
+    r = course("train", "cartpole", "--iterations", "2", "--num-envs", "16", "--device", "cpu",
+               "--stop-at-success", "95", cwd=tmp_path)
+    assert r.returncode == 2 and "stop_at_success must be a success rate in (0, 1], e.g. 0.95; got 95.0" in r.stderr

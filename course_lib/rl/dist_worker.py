@@ -49,7 +49,7 @@ def main(argv=None) -> int:
                                 iterations=spec["iterations"], device=device, seed=spec["seed"], name=spec["name"],
                                 runs_dir=spec["runs_dir"], print_interval=spec["print_interval"], progress=False,
                                 verbose=spec["verbose"], callback=None, out=sys.stdout,
-                                task_overrides=spec["task_overrides"], rank=rank)
+                                task_overrides=spec["task_overrides"], rank=rank, stop=spec.get("stop"))
         if rank.rank == 0:
             tmp = os.path.join(os.path.dirname(spec_path), "result.pkl.tmp")
             with open(tmp, "wb") as f:

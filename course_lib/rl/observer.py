@@ -31,11 +31,12 @@ import math
 import os
 import sys
 import time
+from dataclasses import dataclass
 
 import torch
 from rl_games.common.algo_observer import AlgoObserver
 
-__all__ = ["CourseObserver", "RankObserver", "format_progress"]
+__all__ = ["CourseObserver", "RankObserver", "StopRule", "format_progress"]
 
 
 def first_timeout_iteration(max_episode_length, horizon_length: int) -> int:
@@ -61,6 +62,57 @@ def _fmt(x) -> str:
     return str(x)
 
 
+@dataclass(frozen=True)
+class StopRule:
+    """Stop training once the success rate has held: ``success`` (a fraction) or more over the episodes that ended
+    in the last ``window`` iterations, all of them iterations in which an episode could also time out (before
+    those, only successes can end an episode: see the module's docstring).
+
+    ``window`` None means one episode's time limit in iterations (the reach task's and the cart-pole's 500 steps:
+    32 iterations of 16): a successful episode ends early and is counted at once, a failing one only when it times
+    out, so a shorter window would count a new policy's successes before its failures. Why stop at all: reach is
+    learned in a jump whose iteration varies from seed to seed (30 to 200 on the course's CPU budget), and the
+    iterations after it cost a student minutes on a laptop without changing what they learn."""
+
+    success: float  # fraction in (0, 1]
+    window: int | None = None  # iterations; None = one episode's time limit
+
+    def __post_init__(self):
+        if isinstance(self.success, bool) or not (isinstance(self.success, (int, float))
+                                                  and 0.0 < float(self.success) <= 1.0):
+            raise ValueError(f"stop_at_success must be a success rate in (0, 1], e.g. 0.95; got {self.success!r}")
+        if self.window is not None and (isinstance(self.window, bool) or not isinstance(self.window, int)
+                                        or self.window < 1):
+            raise ValueError(f"stop_window must be a whole number of iterations >= 1 (or None: one episode's time "
+                             f"limit); got {self.window!r}")
+
+    def recent(self, rows: list, episode_iterations: int) -> list:
+        """The rows of the window, or [] while there are fewer, or any of them is before time-outs were possible.
+        rows: the observer's metrics rows; episode_iterations: the time limit in iterations."""
+        w = self.window or episode_iterations
+        recent = rows[-w:]
+        if len(recent) < w or not all(r["timeouts_possible"] for r in recent):
+            return []
+        return recent
+
+    def met(self, rows: list, episode_iterations: int) -> bool:
+        recent = self.recent(rows, episode_iterations)
+        n = sum(r["episodes"] for r in recent)
+        return n > 0 and self._successes(recent) >= self.success * n
+
+    @staticmethod
+    def _successes(rows):
+        return sum(r["success_rate"] * r["episodes"] for r in rows if r["episodes"])
+
+    def describe(self, rows: list, episode_iterations: int) -> str:
+        recent = self.recent(rows, episode_iterations)
+        n = sum(r["episodes"] for r in recent)
+        why = "" if self.window else " (one episode's time limit)"
+        return (f"Stopped at iteration {rows[-1]['iteration']}: {100 * self._successes(recent) / n:.1f}% of the "
+                f"{n} episodes that ended in the last {len(recent)} iterations{why} were successes, the target "
+                f"being {100 * self.success:.0f}%. (stop_at_success=None trains every iteration.)")
+
+
 class CourseObserver(AlgoObserver):
     """Collects episode statistics on the device (no host sync per step) and reports them.
 
@@ -70,11 +122,16 @@ class CourseObserver(AlgoObserver):
     world_size: processes of a multi-GPU run (this observer is rank 0's):
     environment steps and FPS count all of them; episode statistics are
     rank 0's environments, as rl-games reports them.
+    stop: a :class:`StopRule` (or None): end training once the success rate
+    has held at its target (see :meth:`StopRule.met`).
     """
 
     def __init__(self, run_dir: str, num_iterations: int, print_interval: int = 0, progress=None,
-                 out=None, callback=None, world_size: int = 1):
+                 out=None, callback=None, world_size: int = 1, stop: "StopRule | None" = None):
         super().__init__()
+        self.stop_rule = stop
+        #: the iteration at which the stop rule ended training, None if it did not
+        self.stopped_at = None
         self.world_size = int(world_size)
         self.run_dir = run_dir
         self.num_iterations = int(num_iterations)
@@ -224,8 +281,15 @@ class CourseObserver(AlgoObserver):
         self._int_env_steps += self.steps_per_iter
         if self.bar is not None:
             self.bar.update(1)
+        stopping = (self.stop_rule is not None and it < self.num_iterations
+                    and self.stop_rule.met(self.rows, self.success_from))
+        if stopping:
+            self.stop()
+            self.stopped_at = it
         if it % self.print_interval == 0 or it >= self.num_iterations:
             self._print_interval_line(it, now)
+        if stopping:
+            self.print(self.stop_rule.describe(self.rows, self.success_from))
         self._t_iter = time.perf_counter()
         if self.callback is not None:
             t = time.perf_counter()

@@ -132,6 +132,8 @@ class TrainResult:
     interrupted: bool = False
     #: processes that trained (``gpus``; 1 for a run in this process)
     world_size: int = 1
+    #: training ended before ``iterations`` because the success rate held (``stop_at_success``)
+    stopped_early: bool = False
 
     def policy(self, device="cpu") -> Policy:
         """The final policy (``nn/last.pth``) as a :class:`Policy`."""
@@ -248,7 +250,8 @@ def _resolve_task(task_or_name, device):
 def train(task="cartpole", config=None, *, num_envs: int | None = None, iterations: int | None = None,
           device=None, seed: int = 0, name: str | None = None, runs_dir: str = "runs",
           print_interval: int | None = None, progress=None, verbose: bool = False, callback=None,
-          out=None, gpus: int | None = None, **task_overrides) -> TrainResult:
+          out=None, gpus: int | None = None, stop_at_success: float | None = None, stop_window: int | None = None,
+          **task_overrides) -> TrainResult:
     """Train ``task`` with PPO (rl-games 1.6.5) as the chapter's Step 3 does, and return a :class:`TrainResult`.
 
     task: a registered name (``"cartpole"``, ``"franka_reach"``), a task
@@ -275,20 +278,30 @@ def train(task="cartpole", config=None, *, num_envs: int | None = None, iteratio
         evenly. With ``device="cpu"`` the same processes run on the CPU
         (gloo backend): a test of the code path, not a speed-up. See
         :mod:`course_lib.rl.distributed`. None (default): this process, one device.
+    stop_at_success, stop_window: end training early, after the iteration
+        in which ``stop_at_success`` (e.g. 0.95) or more of the episodes that
+        ended in the last ``stop_window`` iterations were successes (default
+        window: one episode's time limit, so failures are counted too;
+        :class:`~course_lib.rl.observer.StopRule`). ``iterations``
+        stays the most it trains; the run says when and why it stopped
+        (``TrainResult.stopped_early``). None (default): every iteration.
     task_overrides: fields of the task's config (e.g. ``reward="isaacgym"``).
     """
+    from .observer import StopRule
+
+    stop = StopRule(stop_at_success, stop_window) if stop_at_success is not None else None  # checked here, at once
     if gpus is not None:
         return _train_multi(task, config, gpus=gpus, num_envs=num_envs, iterations=iterations, device=device,
                            seed=seed, name=name, runs_dir=runs_dir, print_interval=print_interval,
                            progress=progress, verbose=verbose, callback=callback, out=out,
-                           task_overrides=task_overrides)
+                           task_overrides=task_overrides, stop=stop)
     return _train_process(task, config, num_envs=num_envs, iterations=iterations, device=device, seed=seed,
                           name=name, runs_dir=runs_dir, print_interval=print_interval, progress=progress,
-                          verbose=verbose, callback=callback, out=out, task_overrides=task_overrides)
+                          verbose=verbose, callback=callback, out=out, task_overrides=task_overrides, stop=stop)
 
 
 def _train_multi(task, config, *, gpus, num_envs, iterations, device, seed, name, runs_dir, print_interval,
-                 progress, verbose, callback, out, task_overrides) -> TrainResult:
+                 progress, verbose, callback, out, task_overrides, stop=None) -> TrainResult:
     """``train(..., gpus=N)``: check the request here, at once, then run N processes (course_lib.rl.distributed)."""
     from .distributed import MultiGPUError, check_gpus, importable_task, launch, split_envs
 
@@ -303,7 +316,8 @@ def _train_multi(task, config, *, gpus, num_envs, iterations, device, seed, name
     split_envs(cfg.num_envs, n, kind)  # here, not in the processes
     spec = {"task": task, "config": config, "num_envs": num_envs, "iterations": iterations, "seed": seed,
             "name": name, "runs_dir": runs_dir, "print_interval": print_interval, "verbose": verbose,
-            "task_overrides": task_overrides, "world_size": n, "backend": backend, "kind": kind}
+            "task_overrides": task_overrides, "world_size": n, "backend": backend, "kind": kind,
+            "stop": stop}  # rank 0 decides; rl-games broadcasts its should_exit to the other processes
     return launch(spec, out)
 
 
@@ -323,7 +337,7 @@ def _resolve_config(tname, tcls, env, config, device, num_envs, iterations, task
 
 
 def _train_process(task, config, *, num_envs, iterations, device, seed, name, runs_dir, print_interval,
-                   progress, verbose, callback, out, task_overrides, rank=None) -> TrainResult | None:
+                   progress, verbose, callback, out, task_overrides, rank=None, stop=None) -> TrainResult | None:
     """The training run of this process. ``rank``: None for a single-process run, else the
     :class:`~course_lib.rl.distributed.RankInfo` of this process of a multi-GPU run (started by torchrun, the
     process group already initialised): it trains ``num_envs / world_size`` environments with seed
@@ -465,7 +479,7 @@ def _train_process(task, config, *, num_envs, iterations, device, seed, name, ru
     register_task(lambda: env)
     if writes:
         observer = CourseObserver(run_dir, cfg.ppo["num_iterations"], print_interval or 0, progress, out=out,
-                                  callback=callback, world_size=ws)
+                                  callback=callback, world_size=ws, stop=stop)
     else:
         observer = RankObserver()
     runner = Runner(algo_observer=observer)
@@ -535,7 +549,8 @@ def _train_process(task, config, *, num_envs, iterations, device, seed, name, ru
     result = TrainResult(task=tname, run_dir=run_dir, checkpoint=last + ".pth", iterations=it,
                          env_steps=it * cfg.ppo["horizon_length"] * total_envs, wall_time_s=wall,
                          metrics=observer.rows, timing=observer.timing, changes=changes, config=cfg,
-                         rl_games=params, interrupted=interrupted, world_size=ws)
+                         rl_games=params, interrupted=interrupted, world_size=ws,
+                         stopped_early=getattr(observer, "stopped_at", None) is not None)
     say(("Interrupted" if interrupted else "Done") + f": {it} iterations, {result.env_steps} environment steps in "
         f"{wall:.1f} s. Policy: {result.checkpoint}")
     return result
