@@ -198,6 +198,24 @@ def test_train_or_reuse(tmp_path):
     assert finished_run("r", task="franka_reach", iterations=2, num_envs=32, runs_dir=str(tmp_path)) is None
 
 
+
+def test_train_or_reuse_a_run_the_stop_rule_ended(tmp_path):
+    """A run that stop_at_success ended early is finished: reused when asked with the same rule, trained anew
+    without it or with another; an interrupted-looking one (fewer iterations, no rule) is not reused."""
+    from course_lib.rl.reuse import finished_run, train_or_reuse
+
+    kw = dict(num_envs=64, iterations=80, device="cpu", seed=0, runs_dir=str(tmp_path), progress=False,
+              out=open(os.devnull, "w"))
+    a = train_or_reuse("cartpole", "s", stop_at_success=0.9, max_episode_length=48, **kw)
+    assert not a.reused and a.iterations < 80
+    b = train_or_reuse("cartpole", "s", stop_at_success=0.9, max_episode_length=48, **kw)
+    assert b.reused and b.checkpoint == a.checkpoint and b.iterations == a.iterations
+    ask = dict(task="cartpole", iterations=80, num_envs=64, runs_dir=str(tmp_path))
+    assert finished_run("s", **ask) is None  # without the rule: 80 iterations were asked for
+    assert finished_run("s", stop_at_success=0.95, **ask) is None
+    assert finished_run("s", stop_at_success=0.9, **{**ask, "iterations": a.iterations - 1}) is None
+
+
 def test_rollout_from_paths_draws_the_joints():
     """rollout_from_paths: the course's kinematics of the given joints (TCP = the task's), paths held at their
     last frame, their ends marked, captions labelled."""

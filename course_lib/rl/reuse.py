@@ -5,8 +5,8 @@
 
 A run is reused only when its final checkpoint (``nn/last.pth``) says it was
 trained exactly as asked: the same task, seed, number of environments and of
-iterations (all of them: an interrupted run is not finished), and the same
-randomization. Anything else trains a new run (``runs/<name>_1``, ... when the
+iterations (all of them, or fewer where the same ``stop_at_success`` rule
+ended it: an interrupted run is not finished), and the same randomization. Anything else trains a new run (``runs/<name>_1``, ... when the
 name is taken: nothing is overwritten).
 """
 from __future__ import annotations
@@ -37,7 +37,8 @@ def _canonical(x) -> str:
 
 
 def finished_run(name: str, *, task: str, iterations: int, num_envs: int, seed: int = 0, runs_dir: str = "runs",
-                 randomization_params: dict | None = None) -> str | None:
+                 randomization_params: dict | None = None, stop_at_success: float | None = None,
+                 stop_window: int | None = None) -> str | None:
     """The final checkpoint of a finished run ``runs_dir/<name>`` (or ``<name>_<k>``) trained as asked, or None.
 
     The newest match wins. A checkpoint that cannot be read is skipped, not an error (it will be trained again).
@@ -57,7 +58,10 @@ def finished_run(name: str, *, task: str, iterations: int, num_envs: int, seed: 
             continue
         cfg = meta.get("task_cfg") or {}
         rand = cfg.get("randomization_params") if cfg.get("randomize") else None
-        if (meta.get("task") == task and int(meta.get("iteration", -1)) == int(iterations)
+        ran = int(meta.get("iteration", -1))
+        finished = ran == int(iterations) or (bool(meta.get("stopped_early")) and 0 < ran < int(iterations))
+        if (meta.get("task") == task and finished
+                and meta.get("stop_at_success") == stop_at_success and meta.get("stop_window") == stop_window
                 and int(meta.get("seed", -1)) == int(seed) and int(cfg.get("num_envs", -1)) == int(num_envs)
                 and (_canonical(rand) if rand else None) == want_rand):
             return path
@@ -70,12 +74,16 @@ def train_or_reuse(task: str, name: str, *, iterations: int, num_envs: int, seed
     from .trainer import train
 
     params = randomization_params if randomize else None
+    stop = {k: train_kwargs[k] for k in ("stop_at_success", "stop_window") if train_kwargs.get(k) is not None}
     found = finished_run(name, task=task, iterations=iterations, num_envs=num_envs, seed=seed, runs_dir=runs_dir,
-                         randomization_params=params)
+                         randomization_params=params, **stop)
     if found is not None:
-        print(f"Reusing the finished run {os.path.dirname(os.path.dirname(found))} ({iterations} iterations, "
+        import torch
+
+        ran = int(torch.load(found, map_location="cpu", weights_only=True)["course"]["iteration"])
+        print(f"Reusing the finished run {os.path.dirname(os.path.dirname(found))} ({ran} iterations, "
               f"{num_envs} environments, seed {seed}): delete it to train again")
-        return RunRef(checkpoint=found, run_dir=os.path.dirname(os.path.dirname(found)), iterations=int(iterations),
+        return RunRef(checkpoint=found, run_dir=os.path.dirname(os.path.dirname(found)), iterations=ran,
                       reused=True, wall_time_s=0.0)
     extra = {"randomize": True, "randomization_params": randomization_params} if randomize else {}
     r = train(task, iterations=iterations, num_envs=num_envs, seed=seed, runs_dir=runs_dir, name=name,

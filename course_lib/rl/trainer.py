@@ -437,6 +437,8 @@ def _train_process(task, config, *, num_envs, iterations, device, seed, name, ru
                     "separate": cfg.network["separate"]},
         "normalize_input": bool(cfg.ppo["normalize_input"]),
         "config": _jsonable(cfg.to_dict()), "rl_games": _jsonable(params), "seed": base_seed, "device": device,
+        "stop_at_success": stop.success if stop is not None else None,
+        "stop_window": stop.window if stop is not None else None,
     }
     if rank is not None:
         meta["distributed"] = {"world_size": ws, "backend": rank.backend, "num_envs_total": total_envs,
@@ -508,6 +510,9 @@ def _train_process(task, config, *, num_envs, iterations, device, seed, name, ru
                 raise RuntimeError("rl-games did not start training (see rl_games.log)")
             last = os.path.join(run_dir, "nn", "last")
             if writes:
+                # the final checkpoint says whether the stop rule ended the run (train_or_reuse reuses such a run)
+                agent.course_meta = {**agent.course_meta,
+                                     "stopped_early": getattr(observer, "stopped_at", None) is not None}
                 agent.save(last)
             if agent.writer is not None:
                 agent.writer.flush()
