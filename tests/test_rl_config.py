@@ -93,7 +93,7 @@ def test_cuda_keeps_the_files_numbers():
     cfg, changes = apply_device_defaults(load_config(chapter(), task="franka_reach"), "franka_reach", "cuda")
     assert cfg.num_envs == 4096 and cfg.ppo["minibatch_size"] == 32768 and cfg.ppo["num_iterations"] == 1000
     assert cfg.ppo["torch_compile"] is False  # measured: no gain, ~10 s of compilation
-    assert {c[0] for c in changes} == {"ppo.torch_compile", "stepper_mode"}
+    assert {c[0] for c in changes} == {"ppo.torch_compile", "stepper_mode", "ppo.random_episode_start"}
     # compiled and graph-captured where triton can compile it (CUDA wheels ship it), else graph only
     import importlib.util
 
@@ -202,3 +202,20 @@ def test_file_errors(tmp_path):
     other.write_text(yaml.safe_dump(d))
     with pytest.raises(ConfigError, match=r"ppo\.gama.*other\.yaml|other\.yaml.*ppo\.gama"):
         load_config(str(other), task="franka_reach")
+
+
+def test_random_episode_start_is_the_reach_tasks_default_and_the_file_wins():
+    """On for the reach task (printed as a change), off for the cart-pole (a shortened first episode would count
+    as a success there), and whatever the file says where it says it."""
+    cfg, changes = apply_device_defaults(load_config(chapter(), task="franka_reach"), "franka_reach", "cpu")
+    assert cfg.ppo["random_episode_start"] is True
+    assert [c for c in changes if c[0] == "ppo.random_episode_start"][0][1:3] == ("off", True)
+    cfg, changes = apply_device_defaults(load_config(None, task="cartpole"), "cartpole", "cpu")
+    assert cfg.ppo["random_episode_start"] is False and "ppo.random_episode_start" not in {c[0] for c in changes}
+    d = chapter()
+    d["ppo"]["random_episode_start"] = False
+    cfg, changes = apply_device_defaults(load_config(d, task="franka_reach"), "franka_reach", "cpu")
+    assert cfg.ppo["random_episode_start"] is False and "ppo.random_episode_start" not in {c[0] for c in changes}
+    d["ppo"]["random_episode_start"] = "yes"
+    with pytest.raises(ConfigError, match="ppo.random_episode_start in config dict must be true or false"):
+        load_config(d, task="franka_reach")

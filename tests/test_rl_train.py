@@ -210,3 +210,23 @@ def test_stop_at_success_that_is_not_a_rate_is_refused_before_training(tmp_path)
     r = course("train", "cartpole", "--iterations", "2", "--num-envs", "16", "--device", "cpu",
                "--stop-at-success", "95", cwd=tmp_path)
     assert r.returncode == 2 and "stop_at_success must be a success rate in (0, 1], e.g. 0.95; got 95.0" in r.stderr
+
+
+@pytest.mark.parametrize("task, spread", [("franka_reach", True), ("cartpole", False)])
+def test_first_episodes_start_spread_where_the_task_says(task, spread, tmp_path):
+    """ppo.random_episode_start (the reach task's default): after the first rollout of 16 steps the environments
+    are at many different steps of their episodes, not all at step 16; and every iteration counts its successes."""
+    seen = {}
+
+    def look(observer, it):
+        if it == 1:
+            seen["steps"] = observer.env.progress_buf.clone()
+            seen["success_from"] = observer.success_from
+
+    course_lib.train(task, num_envs=64, iterations=1, seed=0, runs_dir=str(tmp_path), progress=False,
+                     out=open(os.devnull, "w"), callback=look)
+    steps = seen["steps"]
+    if spread:
+        assert len(set(steps.tolist())) > 32 and int(steps.max()) > 250 and seen["success_from"] == 1
+    else:
+        assert set(steps.tolist()) <= {16} | set(range(16)) and seen["success_from"] == 32

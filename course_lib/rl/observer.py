@@ -17,6 +17,9 @@ Files (one row per iteration):
   (at the goal, or failing) can end, so ``success_rate`` reads 100 % or 0 %
   whatever the policy. The progress line and :class:`~course_lib.viz.LivePlot`
   count success only where it is 1; the file keeps every iteration's raw rate.
+  With ``ppo.random_episode_start`` (first episodes start at a random step
+  of the time limit) an episode can time out from the first iteration on, so
+  every iteration counts.
 - ``timing.csv``: ``iteration, env_steps, wall_time_s, iteration_s, fps,
   env_step_s, update_s``, kept apart because clocks are not reproducible.
   ``fps`` counts environment steps per second across all environments
@@ -127,8 +130,10 @@ class CourseObserver(AlgoObserver):
     """
 
     def __init__(self, run_dir: str, num_iterations: int, print_interval: int = 0, progress=None,
-                 out=None, callback=None, world_size: int = 1, stop: "StopRule | None" = None):
+                 out=None, callback=None, world_size: int = 1, stop: "StopRule | None" = None,
+                 random_episode_start: bool = False):
         super().__init__()
+        self.random_episode_start = bool(random_episode_start)
         self.stop_rule = stop
         #: the iteration at which the stop rule ended training, None if it did not
         self.stopped_at = None
@@ -154,7 +159,10 @@ class CourseObserver(AlgoObserver):
         self.steps_per_iter = algo.horizon_length * algo.num_actors * self.world_size  # all processes
         self.max_episode_length = getattr(self.env, "max_episode_length", None)
         #: success is counted from this iteration on (see the module's docstring)
-        self.success_from = first_timeout_iteration(self.max_episode_length, algo.horizon_length)
+        self.success_from = (1 if self.random_episode_start else
+                             first_timeout_iteration(self.max_episode_length, algo.horizon_length))
+        #: one episode's time limit in iterations: the stop rule's default window
+        self.episode_iterations = first_timeout_iteration(self.max_episode_length, algo.horizon_length)
         self._int_success = [0, 0.0]  # episodes and successes of the interval, where time-outs were possible
         self._int_first = 1
         self._told = set()
@@ -282,14 +290,14 @@ class CourseObserver(AlgoObserver):
         if self.bar is not None:
             self.bar.update(1)
         stopping = (self.stop_rule is not None and it < self.num_iterations
-                    and self.stop_rule.met(self.rows, self.success_from))
+                    and self.stop_rule.met(self.rows, self.episode_iterations))
         if stopping:
             self.stop()
             self.stopped_at = it
         if it % self.print_interval == 0 or it >= self.num_iterations:
             self._print_interval_line(it, now)
         if stopping:
-            self.print(self.stop_rule.describe(self.rows, self.success_from))
+            self.print(self.stop_rule.describe(self.rows, self.episode_iterations))
         self._t_iter = time.perf_counter()
         if self.callback is not None:
             t = time.perf_counter()

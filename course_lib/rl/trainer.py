@@ -478,10 +478,11 @@ def _train_process(task, config, *, num_envs, iterations, device, seed, name, ru
             f"environment steps: all {total_envs})")
 
     # rl-games, registered the IsaacGymEnvs way
-    register_task(lambda: env)
+    random_start = bool(cfg.ppo.get("random_episode_start"))
+    register_task(lambda: env, random_episode_start=random_start)
     if writes:
         observer = CourseObserver(run_dir, cfg.ppo["num_iterations"], print_interval or 0, progress, out=out,
-                                  callback=callback, world_size=ws, stop=stop)
+                                  callback=callback, world_size=ws, stop=stop, random_episode_start=random_start)
     else:
         observer = RankObserver()
     runner = Runner(algo_observer=observer)

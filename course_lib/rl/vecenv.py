@@ -32,6 +32,7 @@ class RLGPUEnv(IVecEnv):
     """
 
     def __init__(self, config_name: str, num_actors: int, **kwargs):
+        self.config_name = config_name
         self.env = env_configurations.configurations[config_name]["env_creator"](**kwargs)
         if self.env.num_envs != num_actors:
             raise ValueError(f"rl-games asked for num_actors={num_actors} but the task has num_envs="
@@ -69,7 +70,18 @@ class RLGPUEnv(IVecEnv):
         return out
 
     def reset(self):
-        return self.env.reset().clone()
+        """rl-games calls this once, before its first rollout (the task resets ended episodes itself after)."""
+        obs = self.env.reset().clone()
+        if env_configurations.configurations[self.config_name].get("random_episode_start"):
+            # every first episode starts at a random step of the time limit (rsl_rl's init_at_random_ep_len).
+            # Why: with all environments reset together, the episodes that do not reach their goal all time out in
+            # the same iteration, every 500 / 16 = 32 iterations, so each rollout holds one phase of the episode.
+            # Measured on chapter 3's reach (benchmarks/RESULTS.md): seeds that stalled for 200 iterations or
+            # more learned within 80 once the resets were spread.
+            e = self.env
+            e.progress_buf.copy_(torch.randint(0, int(e.max_episode_length), (e.num_envs,), generator=e.rng,
+                                               device=e.device))
+        return obs
 
     def get_number_of_agents(self) -> int:
         return 1
@@ -86,7 +98,9 @@ class RLGPUEnv(IVecEnv):
         self.env.seed(seed)
 
 
-def register_task(create_env: Callable[[], object]) -> None:
-    """Make rl-games' ``env_name: rlgpu`` build ``create_env()`` (a course task)."""
+def register_task(create_env: Callable[[], object], random_episode_start: bool = False) -> None:
+    """Make rl-games' ``env_name: rlgpu`` build ``create_env()`` (a course task); ``random_episode_start``: the
+    training config's ``ppo.random_episode_start`` (see :meth:`RLGPUEnv.reset`)."""
     vecenv.register("RLGPU", lambda config_name, num_actors, **kwargs: RLGPUEnv(config_name, num_actors, **kwargs))
-    env_configurations.register("rlgpu", {"vecenv_type": "RLGPU", "env_creator": lambda **kwargs: create_env()})
+    env_configurations.register("rlgpu", {"vecenv_type": "RLGPU", "env_creator": lambda **kwargs: create_env(),
+                                          "random_episode_start": bool(random_episode_start)})
