@@ -23,6 +23,14 @@ to show the margin. Prints a table per budget (seeds passing, min / median
 success for each test) and writes ``benchmarks/out/calibrate_ch06.json`` and
 ``.md`` (for RESULTS.md). Choose the thresholds below the minimum over the
 seeds at the notebook's budget, with a margin.
+
+``--also-ch05`` evaluates each trained policy as chapter 5's policy test does
+too (``--randomization exercise5``, 500 episodes, seeds 0 and 7331, 80 %):
+chapter 5's solution trains with the same randomization (its
+``TRAIN_RANDOMIZATION`` equals ``EXERCISE5_TRAIN_RANDOMIZATION``, a test keeps
+them equal), the same settings and seeds, so on the CPU these are the same
+runs. ``--with-nominal`` also trains and times the notebooks' nominal policy
+per seed (evaluated on 1000 nominal episodes, seed 0; not graded).
 """
 from __future__ import annotations
 
@@ -41,6 +49,7 @@ from benchmarks import _calibration as cal  # noqa: E402
 NOMINAL_SEEDS = (0, 6006)  # ch06.deployed: the test cell's visible and hidden episode seeds
 DELAY_SEEDS = (0,)  # ch06.deployed_delay: visible only
 BUDGETS = {"cpu": (512, 300), "cuda": (4096, 500)}  # the notebook's NUM_ENVS, ITERATIONS per device
+CH05_SEEDS, CH05_EPISODES, CH05_THRESHOLD = (0, 7331), 500, 0.8  # chapter 5's policy test (calibrate_ch05.py)
 
 
 def train_and_export(job: dict) -> dict:
@@ -50,12 +59,12 @@ def train_and_export(job: dict) -> dict:
     from course_lib.envs.randomization import EXERCISE5_TRAIN_RANDOMIZATION
     from course_lib.rl.export import export_onnx
 
+    extra = {"randomize": True, "randomization_params": EXERCISE5_TRAIN_RANDOMIZATION} if job["randomized"] else {}
     t0 = time.perf_counter()
     r = course_lib.train("franka_reach", config=cal.one_thread_config("franka_reach"), num_envs=job["num_envs"],
                          iterations=job["iterations"], device=job["device"], seed=job["seed"], runs_dir=job["runs"],
-                         name=job["name"], progress=False, out=open(os.devnull, "w"), randomize=True,
-                         randomization_params=EXERCISE5_TRAIN_RANDOMIZATION,
-                         stop_at_success=job.get("stop_at_success"))
+                         name=job["name"], progress=False, out=open(os.devnull, "w"),
+                         stop_at_success=job.get("stop_at_success"), **extra)
     train_s = time.perf_counter() - t0
     onnx = export_onnx(r.checkpoint, os.path.join(job["runs"], f"{job['name']}.onnx"), task="franka_reach")
     return {**job, "checkpoint": r.checkpoint, "onnx": onnx, "train_s": round(train_s, 2),
@@ -67,6 +76,17 @@ def deploy_one(job: dict) -> dict:
     from course_lib.grading.evaluate_policy import run_in_subprocess
 
     t0 = time.perf_counter()
+    if not job["randomized"]:  # the nominal policy: timed, and its success on nominal episodes (not graded)
+        e = run_in_subprocess(job["checkpoint"], "franka_reach", 1000, 0)
+        rate = e.get("success_rate", 0.0) if e.get("ok") else 0.0
+        return {**job, "success": [rate], "success_delay": [], "eval_s": round(time.perf_counter() - t0, 2),
+                "errors": [] if e.get("ok") else [e.get("error")], "pass": None, "pass_delay": None}
+    ch05 = {}
+    if job.get("also_ch05"):
+        ev = cal.evaluate_like_the_test_cell(job["checkpoint"], "franka_reach", CH05_EPISODES, CH05_SEEDS,
+                                             randomization="exercise5")
+        rates = cal.success_rates(ev)
+        ch05 = {"success_ch05": rates, "pass_ch05": all(x >= CH05_THRESHOLD for x in rates)}
     evals = {("nominal", s): run_in_subprocess(job["onnx"], "franka_reach", job["episodes"], s, mode="deploy",
                                                gap="nominal") for s in NOMINAL_SEEDS}
     evals.update({("delay3", s): run_in_subprocess(job["onnx"], "franka_reach", job["episodes"], s, mode="deploy",
@@ -75,7 +95,7 @@ def deploy_one(job: dict) -> dict:
     errors = [f"{k[0]} seed {k[1]}: {e.get('error')}" for k, e in evals.items() if not e.get("ok")]
     nominal = [rate["nominal", s] for s in NOMINAL_SEEDS]
     delay = [rate["delay3", s] for s in DELAY_SEEDS]
-    return {**job, "success": nominal, "success_delay": delay, "eval_s": round(time.perf_counter() - t0, 2),
+    return {**job, **ch05, "success": nominal, "success_delay": delay, "eval_s": round(time.perf_counter() - t0, 2),
             "errors": errors, "pass": all(x >= job["threshold"] for x in nominal),
             "pass_delay": all(x >= job["delay_threshold"] for x in delay)}
 
@@ -103,6 +123,8 @@ def main(argv=None) -> int:
     p.add_argument("--delay-threshold", type=float, default=DELAY_THRESHOLD)
     p.add_argument("--stop-at-success", type=float, metavar="RATE",
                    help="train as the notebook does with stop_at_success=RATE: the budget is the most it trains")
+    p.add_argument("--also-ch05", action="store_true", help="also run chapter 5's policy test on each policy")
+    p.add_argument("--with-nominal", action="store_true", help="also train and time the nominal policy per seed")
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "out", "calibrate_ch06.json"))
     a = p.parse_args(argv)
     dev_kind = "cuda" if a.device.startswith("cuda") else "cpu"
@@ -116,16 +138,26 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="calibrate_ch06_") as runs:
         jobs = [{"seed": s, "iterations": it, "num_envs": num_envs, "device": a.device, "runs": runs,
                  "name": f"it{it}_seed{s}", "episodes": a.episodes, "threshold": a.threshold,
-                 "delay_threshold": a.delay_threshold, "stop_at_success": a.stop_at_success}
-                for it in budgets for s in range(a.seeds)]
+                 "delay_threshold": a.delay_threshold, "stop_at_success": a.stop_at_success,
+                 "randomized": randomized, "also_ch05": a.also_ch05}
+                for it in budgets for s in range(a.seeds) for randomized in ((True, False) if a.with_nominal else (True,))]
+        for j in jobs:
+            j["name"] = ("" if j["randomized"] else "nominal_") + j["name"]
         trained = list(cal.run_jobs(train_and_export, jobs, a.workers))
         for row in cal.run_jobs(deploy_one, trained, max(1, min(a.workers, len(trained)))):
             rows.append(row)
-            delay = " / ".join(f"{100 * x:5.1f}%" for x in row["success_delay"])
-            # the trailing PASS/FAIL is the nominal test's; the delay test's is in brackets
             stopped = f"  stopped at {row['iterations_run']}" if row["stopped_early"] else ""
-            print(cal.seed_line(row, f"  delay3 {delay} [{'pass' if row['pass_delay'] else 'fail'}]{stopped}")
+            if not row["randomized"]:
+                print(f"nominal training  seed {row['seed']:2d}  train {row['train_s']:6.1f} s  success "
+                      f"{100 * row['success'][0]:5.1f}% (1000 nominal episodes){stopped}", flush=True)
+                continue
+            delay = " / ".join(f"{100 * x:5.1f}%" for x in row["success_delay"])
+            ch05 = (f"  ch05 test {' / '.join(f'{100 * x:5.1f}%' for x in row['success_ch05'])} "
+                    f"[{'pass' if row['pass_ch05'] else 'fail'}]" if "success_ch05" in row else "")
+            # the trailing PASS/FAIL is the nominal test's; the delay test's is in brackets
+            print(cal.seed_line(row, f"  delay3 {delay} [{'pass' if row['pass_delay'] else 'fail'}]{ch05}{stopped}")
                   + ("  " + "; ".join(row["errors"]) if row["errors"] else ""), flush=True)
+            cal.write_json(a.out, machine, rows, partial=True)
     cal.finish_machine(machine, t_all)
     rows.sort(key=lambda r: (-r["iterations"], r["seed"]))
     cal.write_json(a.out, machine, rows, threshold=a.threshold, delay_threshold=a.delay_threshold,
@@ -147,7 +179,21 @@ def main(argv=None) -> int:
                f"32 iterations were successes (`stop_at_success`, as the notebook trains); the budget is the most it "
                f"trains.", ""]
         columns += [cal.COL_MAX_TRAIN_S, cal.COL_MEDIAN_ITERATIONS_RUN, cal.COL_MAX_ITERATIONS_RUN]
-    md += cal.budget_table(rows, budgets, columns)
+    randomized_rows = [r for r in rows if r["randomized"]]
+    md += cal.budget_table(randomized_rows, budgets, columns)
+    if a.also_ch05:
+        md += ["", f"Chapter 5's policy test on the same policies (reference task randomized with "
+                   f"`EXERCISE5_TEST_SET`, {CH05_EPISODES} episodes, seeds {CH05_SEEDS[0]} and {CH05_SEEDS[1]}, "
+                   f"threshold {100 * CH05_THRESHOLD:.0f}%):", ""]
+        md += cal.budget_table(randomized_rows, budgets, [
+            ("seeds passed", lambda rs: f"{sum(r['pass_ch05'] for r in rs)}/{len(rs)}"),
+            ("min success", lambda rs: f"{100 * min(min(r['success_ch05']) for r in rs):.1f}%"),
+            ("median success", lambda rs: f"{100 * cal._median(x for r in rs for x in r['success_ch05']):.1f}%")])
+    if a.with_nominal:
+        md += ["", "The nominal policy (not graded; success on 1000 nominal episodes, seed 0):", ""]
+        md += cal.budget_table([r for r in rows if not r["randomized"]], budgets, [
+            ("min success", lambda rs: f"{100 * min(r['success'][0] for r in rs):.1f}%"),
+            cal.COL_MEDIAN_TRAIN_S, cal.COL_MAX_TRAIN_S, cal.COL_MEDIAN_ITERATIONS_RUN, cal.COL_MAX_ITERATIONS_RUN])
     md += cal.footer(machine, a.out)
     cal.write_markdown(a.out, md)
     return 0
