@@ -55,7 +55,33 @@ def run_notebook(assignment: str, tmp: str) -> dict:
     secs = time.perf_counter() - t0
     errors = sum(o.get("output_type") == "error" for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     return {"assignment": assignment, "what": "solution notebook, top to bottom", "seconds": round(secs, 1),
-            "errors": errors, "load": [round(load0, 1), round(os.getloadavg()[0], 1)]}
+            "errors": errors, "load": [round(load0, 1), round(os.getloadavg()[0], 1)],
+            "training_cells": training_cells(nb)}
+
+
+#: a code cell that trains: it calls one of these
+TRAINING_CALLS = ("course_lib.train(", "train_or_reuse(", "train_and_save(")
+TRAINING_CELL_BUDGET_S = 90  # issue 13: every training cell within 90 s for the median seed on 2 cores
+
+
+def training_cells(nb) -> list:
+    """[{"cell": index, "call": the cell's first training line, "seconds": its execution}] from nbclient's timing
+    metadata (``execution``: ``iopub.execute_input`` to ``shell.execute_reply``)."""
+    import datetime
+
+    out = []
+    for i, c in enumerate(nb.cells):
+        if c.cell_type != "code":
+            continue
+        lines = [ln.strip() for ln in c.source.splitlines()
+                 if any(t in ln for t in TRAINING_CALLS) and not ln.lstrip().startswith(("def ", "#"))]
+        ex = c.metadata.get("execution", {})
+        if not lines or "iopub.execute_input" not in ex or "shell.execute_reply" not in ex:
+            continue
+        t = [datetime.datetime.fromisoformat(ex[k].replace("Z", "+00:00"))
+             for k in ("iopub.execute_input", "shell.execute_reply")]
+        out.append({"cell": i, "call": lines[0][:90], "seconds": round((t[1] - t[0]).total_seconds(), 1)})
+    return out
 
 
 def autograde_one(assignment: str, tmp: str) -> dict:
@@ -102,6 +128,8 @@ def main(argv=None) -> int:
             for name in a.assignments:
                 rows.append(run_notebook(name, tmp))
                 print(f"{name}: top to bottom in {rows[-1]['seconds']:.1f} s ({rows[-1]['errors']} errors)", flush=True)
+                for tc in rows[-1]["training_cells"]:
+                    print(f"  training cell {tc['cell']}: {tc['seconds']:.1f} s  ({tc['call']})", flush=True)
             for name in a.autograde:
                 rows.append(autograde_one(name, tmp))
                 print(f"{name}: autograde of one student {rows[-1]['seconds']:.1f} s, score {rows[-1]['score']}",
@@ -116,6 +144,13 @@ def main(argv=None) -> int:
         result = r.get("score") or f"{r['errors']} cell errors"
         md.append(f"| {r['assignment']} | {r['what']} | {r['seconds']:.0f} | {budget} | {r['load'][0]}, "
                   f"{r['load'][1]} | {result}{'' if r['seconds'] <= budget else ' (OVER BUDGET)'} |")
+    cells = [(r["assignment"], tc) for r in rows for tc in r.get("training_cells", [])]
+    if cells:
+        md += ["", f"Training cells (each within {TRAINING_CELL_BUDGET_S} s on 2 cores for the median seed; "
+                   f"the notebooks train seed 0):", "", "| assignment | cell | training call | seconds |",
+               "|---|---:|---|---:|"]
+        md += [f"| {name} | {tc['cell']} | `{tc['call']}` | {tc['seconds']:.1f}"
+               f"{' (over)' if tc['seconds'] > TRAINING_CELL_BUDGET_S else ''} |" for name, tc in cells]
     md += cal.footer(machine, a.out)
     cal.write_markdown(a.out, md)
     over = [r for r in rows if r["seconds"] > BUDGET_S.get(r["assignment"], DEFAULT_BUDGET_S)]
