@@ -375,4 +375,8 @@ check("ch03.policy_reward", globals(), checkpoint="runs/reach_policy.pth", episo
 # - **Fewer environments.** Train with `NUM_ENVS = 64` for the same number of environment steps (8x the iterations).
 #   PPO sees the same amount of data: why is it slower per step, and does it learn as well?
 # - **The listing's reset.** Put `torch.rand((len(env_ids), 7)) * 0.5` back into `reset_idx` and read the warning.
+# - **All iterations, or all episodes in step.** Train with `stop_at_success=None` (all 300 iterations): how much do
+#   the success rate and the mean reward per step still gain after the stop? Then pass a copy of the config file with
+#   `ppo: random_episode_start: false`, so that every first episode starts at step 0: try a few seeds and count the
+#   iterations until the run stops.
 # - On a GPU: `NUM_ENVS = 16384`. How many iterations does it need now, and how many seconds?
