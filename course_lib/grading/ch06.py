@@ -65,7 +65,9 @@ from course_lib.rl.export import export_onnx, export_torchscript"""
 # Calibrated (benchmarks/calibrate_ch06.py, RESULTS.md): the reference randomized policy, 20 training seeds at the
 # notebook's CPU budget (512 environments, 300 iterations), deployed as these tests do: nominal MuJoCo min 98.9 %
 # (median 99.5 %) over both episode seeds, delay 3 steps min 94.9 % (median 99.4 %); 20/20 pass each threshold,
-# which sits about 9-10 points below the worst seed so that an honest student's seed does not fail it.
+# which sits about 9-10 points below the worst seed so that an honest student's seed does not fail it. Trained as
+# the notebook trains now (stopped once 95 % of the last 32 iterations' episodes were successes: 44-64 iterations;
+# 2-core VM, 2026-12-08): nominal min 93.0 % (median 98.9 %), delay min 97.9 % (median 99.3 %), still 20/20.
 THRESHOLD = 0.90  # deployed success on nominal MuJoCo, 1000 fixed episodes
 DELAY_THRESHOLD = 0.85  # the same under "delay 3 steps (50 ms)"
 EXPORT_DIR = "runs/ch06_export"  # where the notebook's export cell writes (the deployed checks read it)
