@@ -180,8 +180,8 @@ check("ch04.final_success", globals(), seed=40421, k=20, last=50, hidden=True)
 # uses your functions (`course_lib.train("franka_reach", reward=sparse_reward, ...)`: the task calls a reward function
 # with the inputs its parameters name). The cell first runs the visible tests' checks on them, so that a wrong function
 # fails in a second rather than after minutes of training. A CPU trains
-# 512 environments, a GPU the chapter's 4096; each run prints how long it took. Each run's statistics and final
-# policy are saved under `runs/`, where the comparison test reads them.
+# 256 environments (so that each run takes about a minute on a laptop), a GPU the chapter's 4096; each run prints how
+# long it took. Each run's statistics and final policy are saved under `runs/`, where the comparison test reads them.
 
 # %%
 import shutil
@@ -192,7 +192,7 @@ from course_lib.grading import check, export_policy
 check("ch04.sparse_reward", globals(), seed=0)
 check("ch04.dense_reward", globals(), seed=0)
 
-NUM_ENVS = 4096 if device == "cuda" else 512
+NUM_ENVS = 4096 if device == "cuda" else 256
 ITERATIONS = 200
 SEED = 0
 runs = {}
@@ -340,14 +340,15 @@ def improved_reward_without_collisions(distance, actions, collided, q, q_lower, 
 
 check("ch04.improved_reward", globals(), seed=0)  # a wrong reward stops here, before training
 
+IMPROVED_NUM_ENVS = 4096 if device == "cuda" else 512
 IMPROVED_ITERATIONS = 60
 safety = {"random policy": collision_report(lambda obs: 2 * torch.rand(obs.shape[0], 7, device=obs.device) - 1,
                                             "random policy")}
 for label, reward, overrides in (("with collision penalty", improved_reward, {}),
                                  ("without collision penalty", improved_reward_without_collisions,
                                   {"reset_on_collision": False})):
-    result = course_lib.train("franka_reach", num_envs=NUM_ENVS, iterations=IMPROVED_ITERATIONS, device=device,
-                              seed=SEED, name="ch04_improved", reward=reward, progress=False,
+    result = course_lib.train("franka_reach", num_envs=IMPROVED_NUM_ENVS, iterations=IMPROVED_ITERATIONS,
+                              device=device, seed=SEED, name="ch04_improved", reward=reward, progress=False,
                               print_interval=IMPROVED_ITERATIONS, **overrides)
     safety[label] = collision_report(result.checkpoint, label)
 
