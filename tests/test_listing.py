@@ -49,3 +49,16 @@ def test_listing_runs_thousands_of_steps_and_warns_once_per_bug():
     assert any("clamped" in m and "lower + torch.rand" in m for m in messages)
     listing_warnings = [w for w in caught if issubclass(w.category, ListingWarning)]
     assert len([w for w in listing_warnings if "progress_buf" in str(w.message)]) == 1
+
+
+def test_each_listing_task_warns_about_its_own_bug():
+    """The warning is once per task, not once per process: a second listing task in the same kernel (or a test
+    after another in the same worker) is told about its own progress_buf bug too."""
+    for _ in range(2):
+        env = FrankaReachTask({"num_envs": 8}, sim_device="cpu", graphics_device_id=0, headless=True)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for _ in range(510):  # past the 500-step time-out, where the listing's reset_idx runs
+                env.step(torch.zeros(8, 7))
+        assert len([w for w in caught if issubclass(w.category, ListingWarning)
+                    and "progress_buf" in str(w.message)]) == 1

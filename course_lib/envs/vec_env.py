@@ -46,13 +46,15 @@ class ListingWarning(UserWarning):
     """A known bug of the chapter's listing was worked around; the message names the fix."""
 
 
-_warned: set = set()
 _log = logging.getLogger(__name__)
 
 
-def _warn_once(key: str, message: str, stacklevel: int = 3) -> None:
-    if key not in _warned:
-        _warned.add(key)
+def _warn_once(task, key: str, message: str, stacklevel: int = 3) -> None:
+    """Warn about the listing's bug ``key`` once per task (not once per process: a test, or a student's second task
+    in the same kernel, must see it for its own task)."""
+    warned = task.__dict__.setdefault("_listing_warned", set())
+    if key not in warned:
+        warned.add(key)
         warnings.warn(message, ListingWarning, stacklevel=stacklevel)
 
 
@@ -458,7 +460,7 @@ class VecEnvBase(ChapterRandomizationMixin):
         """
         if env_ids.numel() and bool((self.progress_buf[env_ids] != 0).any()):
             # stacklevel 5: the warning names the line that called reset_idx (through its hook point)
-            _warn_once("progress_buf", "reset_idx did not reset progress_buf, so every episode after the first "
+            _warn_once(self, "progress_buf", "reset_idx did not reset progress_buf, so every episode after the first "
                        "would time out at once; course_lib reset it for you. Fix: add "
                        "`self.progress_buf[env_ids] = 0` to reset_idx.", stacklevel=5)
             self.progress_buf[env_ids] = 0
@@ -485,7 +487,7 @@ class VecEnvBase(ChapterRandomizationMixin):
         """Move a tensor made on the CPU to the task's device, warning once (a listing bug on a GPU)."""
         x = torch.as_tensor(x)
         if x.device != self.device:
-            _warn_once(f"device-{name}", f"{name}: got a tensor on {x.device} but the environments are on "
+            _warn_once(self, f"device-{name}", f"{name}: got a tensor on {x.device} but the environments are on "
                        f"{self.device}; course_lib moved it. Fix: create it with device=self.device.")
             x = x.to(self.device)
         return x
