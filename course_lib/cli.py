@@ -136,12 +136,22 @@ def _cmd_train(a, out) -> int:
     _check_device(a)
     if a.config is not None and not os.path.exists(a.config):
         raise UsageError(f"course train: config file not found: {a.config}")
+    if a.stop_window is not None and a.stop_at_success is None:
+        raise UsageError("course train: --stop-window is the window of --stop-at-success: give --stop-at-success "
+                         "RATE too (e.g. --stop-at-success 0.95)")
+    if a.stop_at_success is not None:  # checked here, so that a ValueError from training itself stays a traceback
+        from .rl.observer import StopRule
+
+        try:
+            StopRule(a.stop_at_success, a.stop_window)
+        except ValueError as e:
+            raise UsageError(f"course train: {e}") from None
     try:
         r = train(a.task, a.config, num_envs=a.num_envs, iterations=a.iterations, device=a.device, seed=a.seed,
                   name=a.name, runs_dir=a.runs_dir, print_interval=a.print_interval,
                   progress=False if a.no_progress else None, verbose=a.verbose, out=out, gpus=a.gpus,
                   stop_at_success=a.stop_at_success, stop_window=a.stop_window)
-    except (ConfigError, MultiGPUError, ValueError) as e:
+    except (ConfigError, MultiGPUError) as e:
         raise UsageError(f"course train: {e}") from None
     print(f"Evaluate it with: course eval {r.run_dir}", file=out)
     return 130 if r.interrupted else 0

@@ -210,6 +210,12 @@ def test_stop_at_success_that_is_not_a_rate_is_refused_before_training(tmp_path)
     r = course("train", "cartpole", "--iterations", "2", "--num-envs", "16", "--device", "cpu",
                "--stop-at-success", "95", cwd=tmp_path)
     assert r.returncode == 2 and "stop_at_success must be a success rate in (0, 1], e.g. 0.95; got 95.0" in r.stderr
+    with pytest.raises(ValueError, match="stop_window=5 is the window of stop_at_success, which is not set"):
+        course_lib.train("cartpole", num_envs=16, iterations=2, runs_dir=str(tmp_path), progress=False, stop_window=5)
+    r = course("train", "cartpole", "--iterations", "2", "--num-envs", "16", "--device", "cpu", "--stop-window", "5",
+               cwd=tmp_path)
+    assert r.returncode == 2 and "--stop-window is the window of --stop-at-success" in r.stderr
+    assert not os.path.exists(tmp_path / "runs")
 
 
 @pytest.mark.parametrize("task, spread", [("franka_reach", True), ("cartpole", False)])

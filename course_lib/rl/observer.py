@@ -160,10 +160,9 @@ class CourseObserver(AlgoObserver):
         self.steps_per_iter = algo.horizon_length * algo.num_actors * self.world_size  # all processes
         self.max_episode_length = getattr(self.env, "max_episode_length", None)
         #: success is counted from this iteration on (see the module's docstring)
-        self.success_from = (1 if self.random_episode_start else
-                             first_timeout_iteration(self.max_episode_length, algo.horizon_length))
         #: one episode's time limit in iterations: the stop rule's default window
         self.episode_iterations = first_timeout_iteration(self.max_episode_length, algo.horizon_length)
+        self.success_from = 1 if self.random_episode_start else self.episode_iterations
         self._int_success = [0, 0.0]  # episodes and successes of the interval, where time-outs were possible
         self._int_first = 1
         self._told = set()

@@ -6,8 +6,9 @@
 A run is reused only when its final checkpoint (``nn/last.pth``) says it was
 trained exactly as asked: the same task, seed, number of environments and of
 iterations (all of them, or fewer where the same ``stop_at_success`` rule
-ended it: an interrupted run is not finished), and the same randomization. Anything else trains a new run (``runs/<name>_1``, ... when the
-name is taken: nothing is overwritten).
+ended it: an interrupted run is not finished), and the same randomization.
+Anything else trains a new run (``runs/<name>_1``, ... when the name is taken:
+nothing is overwritten).
 """
 from __future__ import annotations
 

@@ -289,6 +289,9 @@ def train(task="cartpole", config=None, *, num_envs: int | None = None, iteratio
     """
     from .observer import StopRule
 
+    if stop_window is not None and stop_at_success is None:
+        raise ValueError(f"stop_window={stop_window!r} is the window of stop_at_success, which is not set: pass "
+                         f"stop_at_success (e.g. 0.95) too, or leave stop_window out")
     stop = StopRule(stop_at_success, stop_window) if stop_at_success is not None else None  # checked here, at once
     if gpus is not None:
         return _train_multi(task, config, gpus=gpus, num_envs=num_envs, iterations=iterations, device=device,
